@@ -1,0 +1,392 @@
+// Copyright (C) 2026 gst-plugin-kvsinfer developers
+// SPDX-License-Identifier: MIT OR Apache-2.0
+
+//! From accepted envelopes to every destination, off the streaming thread.
+//!
+//! `render()` hands a [`Job`] to [`Dispatcher::submit`], which never waits. One dispatch task per
+//! sink serializes each envelope once and fans it out to one task per destination, so a slow
+//! destination holds back only itself.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::envelope::Envelope;
+use crate::stats::DestinationStats;
+
+/// One accepted event on its way to the destinations.
+#[derive(Debug)]
+pub struct Event {
+    pub envelope: Envelope,
+    /// The envelope's JSON, serialized once for every destination.
+    pub json: String,
+    remaining: AtomicUsize,
+    dead_lettered: AtomicBool,
+}
+
+/// Why a destination could not take an event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryError {
+    pub message: String,
+}
+
+impl DeliveryError {
+    pub fn new(message: impl Into<String>) -> Self {
+        DeliveryError {
+            message: message.into(),
+        }
+    }
+}
+
+/// A place events go. Each destination runs in its own task and sees batches in arrival order.
+pub trait Destination: Send + 'static {
+    fn name(&self) -> &'static str;
+
+    /// Delivers a batch; the result has one entry per event, in order.
+    fn deliver(
+        &mut self,
+        batch: &[Arc<Event>],
+    ) -> impl Future<Output = Vec<Result<(), DeliveryError>>> + Send;
+}
+
+/// Told about the outcome of each event, from a worker thread.
+pub trait DeliveryObserver: Send + Sync + 'static {
+    /// Every destination has the event.
+    fn delivered(&self, event: &Event);
+    /// A destination gave up on the event.
+    fn dead_lettered(&self, destination: &'static str, event: &Event, reason: &str);
+}
+
+/// What one frame produced.
+#[derive(Debug, Default)]
+pub struct Job {
+    pub envelopes: Vec<Envelope>,
+}
+
+/// Events accepted but not yet settled by every destination.
+#[derive(Debug, Default)]
+struct Inflight {
+    count: Mutex<usize>,
+    changed: Condvar,
+}
+
+impl Inflight {
+    fn add(&self, n: usize) {
+        *self.count.lock().unwrap_or_else(|e| e.into_inner()) += n;
+    }
+
+    fn settle_one(&self) {
+        let mut count = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        *count = count.saturating_sub(1);
+        self.changed.notify_all();
+    }
+
+    /// Waits until nothing is in flight or `timeout` passed; returns what is still in flight.
+    fn wait_empty(&self, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        let mut count = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        while *count > 0 {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                break;
+            };
+            count = match self.changed.wait_timeout(count, left) {
+                Ok((count, _)) => count,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+        *count
+    }
+}
+
+struct Shared {
+    inflight: Inflight,
+    observer: Arc<dyn DeliveryObserver>,
+}
+
+impl Shared {
+    fn settle(&self, event: &Event, outcome: Result<(), (&'static str, &str)>) {
+        if let Err((destination, reason)) = outcome {
+            event.dead_lettered.store(true, Ordering::Relaxed);
+            self.observer.dead_lettered(destination, event, reason);
+        }
+        if event.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            if !event.dead_lettered.load(Ordering::Relaxed) {
+                self.observer.delivered(event);
+            }
+            self.inflight.settle_one();
+        }
+    }
+}
+
+/// A destination's task and the channel that feeds it, before it is started.
+pub struct DestinationTask {
+    stats: Arc<DestinationStats>,
+    start:
+        Box<dyn FnOnce(mpsc::UnboundedReceiver<Arc<Event>>, Arc<Shared>) -> JoinHandle<()> + Send>,
+}
+
+impl DestinationTask {
+    /// Wraps `destination`, to be started by [`Dispatcher::start`].
+    pub fn new<D: Destination>(destination: D, max_batch: usize) -> Self {
+        let stats = DestinationStats::new(destination.name());
+        let task_stats = stats.clone();
+        DestinationTask {
+            stats,
+            start: Box::new(move |rx, shared| {
+                tokio::spawn(drain(destination, rx, task_stats, shared, max_batch))
+            }),
+        }
+    }
+}
+
+/// The running delivery of one sink.
+pub struct Dispatcher {
+    jobs: Option<mpsc::UnboundedSender<Job>>,
+    shared: Arc<Shared>,
+    destination_stats: Vec<Arc<DestinationStats>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Dispatcher {
+    pub fn start(
+        runtime: &tokio::runtime::Runtime,
+        destinations: Vec<DestinationTask>,
+        observer: Arc<dyn DeliveryObserver>,
+    ) -> Self {
+        let _entered = runtime.enter();
+        let shared = Arc::new(Shared {
+            inflight: Inflight::default(),
+            observer,
+        });
+
+        let mut feeds = Vec::new();
+        let mut tasks = Vec::new();
+        let mut destination_stats = Vec::new();
+        for destination in destinations {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tasks.push((destination.start)(rx, shared.clone()));
+            feeds.push((tx, destination.stats.clone()));
+            destination_stats.push(destination.stats);
+        }
+
+        let (jobs, job_rx) = mpsc::unbounded_channel();
+        tasks.push(tokio::spawn(dispatch(job_rx, feeds)));
+
+        Dispatcher {
+            jobs: Some(jobs),
+            shared,
+            destination_stats,
+            tasks,
+        }
+    }
+
+    /// Hands a frame's events over; never waits.
+    pub fn submit(&self, job: Job) {
+        if job.envelopes.is_empty() {
+            return;
+        }
+        let Some(jobs) = &self.jobs else {
+            return;
+        };
+        self.shared.inflight.add(job.envelopes.len());
+        if let Err(mpsc::error::SendError(job)) = jobs.send(job) {
+            // The dispatch task is gone only when the runtime is shutting down.
+            for envelope in job.envelopes {
+                let event = new_event(envelope, 1);
+                self.shared
+                    .settle(&event, Err(("dispatch", "the delivery task has stopped")));
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for every accepted event to settle; returns how many did not.
+    pub fn flush(&self, timeout: Duration) -> usize {
+        self.shared.inflight.wait_empty(timeout)
+    }
+
+    /// A handle that waits like [`Dispatcher::flush`] without borrowing the dispatcher, so that
+    /// waiting needs no lock on whatever owns it.
+    pub fn pending(&self) -> PendingEvents {
+        PendingEvents(self.shared.clone())
+    }
+
+    pub fn destination_stats(&self) -> &[Arc<DestinationStats>] {
+        &self.destination_stats
+    }
+
+    /// Stops accepting, waits up to `timeout` for what is in flight, then stops the tasks.
+    /// Returns how many events were still in flight.
+    pub fn shutdown(mut self, timeout: Duration) -> usize {
+        self.jobs = None;
+        let left = self.flush(timeout);
+        for task in &self.tasks {
+            task.abort();
+        }
+        left
+    }
+}
+
+/// See [`Dispatcher::pending`].
+pub struct PendingEvents(Arc<Shared>);
+
+impl PendingEvents {
+    pub fn wait(&self, timeout: Duration) -> usize {
+        self.0.inflight.wait_empty(timeout)
+    }
+}
+
+fn new_event(envelope: Envelope, destinations: usize) -> Event {
+    Event {
+        json: envelope.to_json(),
+        envelope,
+        remaining: AtomicUsize::new(destinations),
+        dead_lettered: AtomicBool::new(false),
+    }
+}
+
+type Feed = (mpsc::UnboundedSender<Arc<Event>>, Arc<DestinationStats>);
+
+async fn dispatch(mut jobs: mpsc::UnboundedReceiver<Job>, feeds: Vec<Feed>) {
+    while let Some(job) = jobs.recv().await {
+        for envelope in job.envelopes {
+            let event = Arc::new(new_event(envelope, feeds.len()));
+            for (feed, stats) in &feeds {
+                stats.accepted.fetch_add(1, Ordering::Relaxed);
+                // A closed feed means its task was aborted at shutdown; the event stays pending.
+                let _ = feed.send(event.clone());
+            }
+        }
+    }
+}
+
+async fn drain<D: Destination>(
+    mut destination: D,
+    mut rx: mpsc::UnboundedReceiver<Arc<Event>>,
+    stats: Arc<DestinationStats>,
+    shared: Arc<Shared>,
+    max_batch: usize,
+) {
+    let mut batch = Vec::with_capacity(max_batch);
+    while rx.recv_many(&mut batch, max_batch).await > 0 {
+        let results = destination.deliver(&batch).await;
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+
+        for (i, event) in batch.drain(..).enumerate() {
+            let result = results.get(i).cloned().unwrap_or_else(|| {
+                Err(DeliveryError::new(
+                    "the destination gave no result for the event",
+                ))
+            });
+            match result {
+                Ok(()) => {
+                    stats.delivered.fetch_add(1, Ordering::Relaxed);
+                    stats
+                        .bytes
+                        .fetch_add(event.json.len() as u64, Ordering::Relaxed);
+                    shared.settle(&event, Ok(()));
+                }
+                Err(error) => {
+                    stats.failed.fetch_add(1, Ordering::Relaxed);
+                    stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                    shared.settle(&event, Err((stats.name, &error.message)));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detection::Detection;
+    use serde_json::Map;
+
+    #[derive(Default)]
+    struct Recorder {
+        delivered: Mutex<Vec<String>>,
+        dead: Mutex<Vec<(String, String)>>,
+    }
+
+    impl DeliveryObserver for Recorder {
+        fn delivered(&self, event: &Event) {
+            self.delivered
+                .lock()
+                .unwrap()
+                .push(event.envelope.event_id.clone());
+        }
+        fn dead_lettered(&self, destination: &'static str, event: &Event, reason: &str) {
+            self.dead.lock().unwrap().push((
+                format!("{destination}:{}", event.envelope.payload.label),
+                reason.to_string(),
+            ));
+        }
+    }
+
+    /// Takes every event but those labelled "bad", and remembers what it saw.
+    struct Picky(Arc<Mutex<Vec<usize>>>);
+
+    impl Destination for Picky {
+        fn name(&self) -> &'static str {
+            "picky"
+        }
+        async fn deliver(&mut self, batch: &[Arc<Event>]) -> Vec<Result<(), DeliveryError>> {
+            self.0.lock().unwrap().push(batch.len());
+            batch
+                .iter()
+                .map(|event| match event.envelope.payload.label.as_str() {
+                    "bad" => Err(DeliveryError::new("refused")),
+                    _ => Ok(()),
+                })
+                .collect()
+        }
+    }
+
+    fn envelope(label: &str, ts_ms: u64) -> Envelope {
+        let detection = Detection {
+            label: label.into(),
+            event_type: label.into(),
+            conf: 1.0,
+            bbox: [0, 0, 1, 1],
+            extras: Map::new(),
+        };
+        Envelope::new("cam", "test", ts_ms, 1000, detection)
+    }
+
+    #[test]
+    fn every_event_settles_and_counters_add_up() {
+        let runtime = crate::runtime::runtime().unwrap();
+        let recorder = Arc::new(Recorder::default());
+        let batches = Arc::new(Mutex::new(Vec::new()));
+        let dispatcher = Dispatcher::start(
+            runtime,
+            vec![DestinationTask::new(Picky(batches.clone()), 2)],
+            recorder.clone(),
+        );
+
+        dispatcher.submit(Job {
+            envelopes: vec![
+                envelope("a", 1000),
+                envelope("bad", 2000),
+                envelope("c", 3000),
+            ],
+        });
+        assert_eq!(dispatcher.flush(Duration::from_secs(5)), 0);
+
+        assert_eq!(recorder.delivered.lock().unwrap().len(), 2);
+        assert_eq!(
+            *recorder.dead.lock().unwrap(),
+            vec![("picky:bad".to_string(), "refused".to_string())]
+        );
+        let stats = &dispatcher.destination_stats()[0];
+        assert_eq!(stats.accepted.load(Ordering::Relaxed), 3);
+        assert_eq!(stats.delivered.load(Ordering::Relaxed), 2);
+        assert_eq!(stats.dead_lettered.load(Ordering::Relaxed), 1);
+        assert_eq!(stats.pending(), 0);
+        assert!(batches.lock().unwrap().iter().all(|n| *n <= 2));
+        assert_eq!(dispatcher.shutdown(Duration::from_secs(1)), 0);
+    }
+}

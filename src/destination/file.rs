@@ -1,0 +1,134 @@
+// Copyright (C) 2026 gst-plugin-kvsinfer developers
+// SPDX-License-Identifier: MIT OR Apache-2.0
+
+//! The local directory: envelopes appended to `events.jsonl`, one JSON object per line.
+//!
+//! A batch is written with a single append and synced once. A process killed in the middle of a
+//! write can leave a torn last line; opening the file cuts that fragment off, so every line a
+//! reader sees is whole.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::delivery::{DeliveryError, Destination, Event};
+
+pub const EVENTS_FILE: &str = "events.jsonl";
+
+/// How much of the file's end is searched for the last newline of a torn write.
+const TAIL_SEARCH_BYTES: u64 = 16 * 1024 * 1024;
+
+#[derive(Debug)]
+pub struct FileDestination {
+    dir: PathBuf,
+    events: File,
+}
+
+impl FileDestination {
+    /// Creates the directory when needed and opens `events.jsonl` for appending. The error names
+    /// the path that failed.
+    pub fn open(dir: &Path) -> Result<Self, String> {
+        fs::create_dir_all(dir)
+            .map_err(|err| format!("cannot create directory '{}': {err}", dir.display()))?;
+
+        let path = dir.join(EVENTS_FILE);
+        let mut events = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)
+            .map_err(|err| format!("cannot open '{}' for appending: {err}", path.display()))?;
+        repair_torn_tail(&mut events)
+            .map_err(|err| format!("cannot check the end of '{}': {err}", path.display()))?;
+
+        Ok(FileDestination {
+            dir: dir.to_path_buf(),
+            events,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn append(&mut self, batch: &[Arc<Event>]) -> std::io::Result<()> {
+        let mut lines = Vec::with_capacity(batch.iter().map(|e| e.json.len() + 1).sum());
+        for event in batch {
+            lines.extend_from_slice(event.json.as_bytes());
+            lines.push(b'\n');
+        }
+        self.events.write_all(&lines)?;
+        self.events.sync_data()
+    }
+}
+
+/// Cuts a last line that has no newline, left by a write that was interrupted. Returns how many
+/// bytes were cut.
+fn repair_torn_tail(file: &mut File) -> std::io::Result<u64> {
+    let len = file.seek(SeekFrom::End(0))?;
+    if len == 0 {
+        return Ok(0);
+    }
+
+    let start = len.saturating_sub(TAIL_SEARCH_BYTES);
+    file.seek(SeekFrom::Start(start))?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail)?;
+    if tail.last() == Some(&b'\n') {
+        return Ok(0);
+    }
+
+    let keep = match tail.iter().rposition(|b| *b == b'\n') {
+        Some(newline) => start + newline as u64 + 1,
+        None => start,
+    };
+    file.set_len(keep)?;
+    file.sync_data()?;
+    Ok(len - keep)
+}
+
+impl Destination for FileDestination {
+    fn name(&self) -> &'static str {
+        "file"
+    }
+
+    async fn deliver(&mut self, batch: &[Arc<Event>]) -> Vec<Result<(), DeliveryError>> {
+        let written = tokio::task::block_in_place(|| self.append(batch));
+        let result = written.map_err(|err| {
+            DeliveryError::new(format!(
+                "cannot append to '{}': {err}",
+                self.dir.join(EVENTS_FILE).display()
+            ))
+        });
+        vec![result; batch.len()]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn torn_last_line_is_cut_and_whole_lines_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(EVENTS_FILE);
+        fs::write(&path, b"{\"a\":1}\n{\"b\":2}\n{\"c\":").unwrap();
+
+        FileDestination::open(dir.path()).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"{\"a\":1}\n{\"b\":2}\n");
+
+        // A whole file is left as it is, and reopening appends.
+        FileDestination::open(dir.path()).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"{\"a\":1}\n{\"b\":2}\n");
+    }
+
+    #[test]
+    fn unwritable_directory_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("plain-file");
+        fs::write(&blocker, b"x").unwrap();
+        let err = FileDestination::open(&blocker.join("sub")).unwrap_err();
+        assert!(err.contains("plain-file/sub"), "{err}");
+    }
+}
