@@ -169,7 +169,9 @@ mod tests {
         EventExtractor::new("cam1".into(), "p".into(), 1000, rules, TimestampMode::Auto)
     }
 
-    fn frame_with(regions: &[(&str, (u32, u32, u32, u32))], unix_ms: Option<u64>) -> gst::Buffer {
+    type Region<'a> = (&'a str, (u32, u32, u32, u32));
+
+    fn frame_with(regions: &[Region], unix_ms: Option<u64>) -> gst::Buffer {
         gst::init().unwrap();
         let mut buffer = gst::Buffer::new();
         {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::envelope::Envelope;
+use crate::envelope::{Envelope, SnapshotRef};
 use crate::stats::DestinationStats;
 
 /// One accepted event on its way to the destinations.
@@ -24,9 +24,28 @@ pub struct Event {
     pub envelope: Envelope,
     /// The envelope's JSON, serialized once for every destination.
     pub json: String,
+    /// The frame's annotated JPEG, shared by every event of the frame.
+    pub snapshot: Option<Arc<EncodedSnapshot>>,
     remaining: AtomicUsize,
     dead_lettered: AtomicBool,
 }
+
+/// An annotated JPEG ready to be stored under its key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedSnapshot {
+    /// `{prefix}/{camera_id}/{ts_ms}.jpg`
+    pub key: String,
+    pub jpeg: Vec<u8>,
+    pub camera_id: String,
+    pub ts_ms: u64,
+    pub quality: u8,
+    /// Size of the video frame the snapshot was made from.
+    pub frame_width: u32,
+    pub frame_height: u32,
+}
+
+/// A snapshot being encoded on the encoder pool.
+pub type PendingSnapshot = tokio::sync::oneshot::Receiver<Result<EncodedSnapshot, String>>;
 
 /// Why a destination could not take an event.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,6 +84,7 @@ pub trait DeliveryObserver: Send + Sync + 'static {
 #[derive(Debug, Default)]
 pub struct Job {
     pub envelopes: Vec<Envelope>,
+    pub snapshot: Option<PendingSnapshot>,
 }
 
 /// Events accepted but not yet settled by every destination.
@@ -122,11 +142,13 @@ impl Shared {
     }
 }
 
+type StartTask =
+    Box<dyn FnOnce(mpsc::UnboundedReceiver<Arc<Event>>, Arc<Shared>) -> JoinHandle<()> + Send>;
+
 /// A destination's task and the channel that feeds it, before it is started.
 pub struct DestinationTask {
     stats: Arc<DestinationStats>,
-    start:
-        Box<dyn FnOnce(mpsc::UnboundedReceiver<Arc<Event>>, Arc<Shared>) -> JoinHandle<()> + Send>,
+    start: StartTask,
 }
 
 impl DestinationTask {
@@ -196,7 +218,7 @@ impl Dispatcher {
         if let Err(mpsc::error::SendError(job)) = jobs.send(job) {
             // The dispatch task is gone only when the runtime is shutting down.
             for envelope in job.envelopes {
-                let event = new_event(envelope, 1);
+                let event = new_event(envelope, None, 1);
                 self.shared
                     .settle(&event, Err(("dispatch", "the delivery task has stopped")));
             }
@@ -239,10 +261,15 @@ impl PendingEvents {
     }
 }
 
-fn new_event(envelope: Envelope, destinations: usize) -> Event {
+fn new_event(
+    envelope: Envelope,
+    snapshot: Option<Arc<EncodedSnapshot>>,
+    destinations: usize,
+) -> Event {
     Event {
         json: envelope.to_json(),
         envelope,
+        snapshot,
         remaining: AtomicUsize::new(destinations),
         dead_lettered: AtomicBool::new(false),
     }
@@ -252,8 +279,21 @@ type Feed = (mpsc::UnboundedSender<Arc<Event>>, Arc<DestinationStats>);
 
 async fn dispatch(mut jobs: mpsc::UnboundedReceiver<Job>, feeds: Vec<Feed>) {
     while let Some(job) = jobs.recv().await {
-        for envelope in job.envelopes {
-            let event = Arc::new(new_event(envelope, feeds.len()));
+        let snapshot = match job.snapshot {
+            Some(pending) => match pending.await {
+                Ok(Ok(snapshot)) => Some(Arc::new(snapshot)),
+                // FIXME: a failed encode is not yet counted or reported; the events go on without it.
+                Ok(Err(_)) | Err(_) => None,
+            },
+            None => None,
+        };
+        for mut envelope in job.envelopes {
+            envelope.snapshot = snapshot.as_ref().map(|snapshot| SnapshotRef {
+                bucket: None,
+                key: snapshot.key.clone(),
+                url: None,
+            });
+            let event = Arc::new(new_event(envelope, snapshot.clone(), feeds.len()));
             for (feed, stats) in &feeds {
                 stats.accepted.fetch_add(1, Ordering::Relaxed);
                 // A closed feed means its task was aborted at shutdown; the event stays pending.
@@ -373,6 +413,7 @@ mod tests {
                 envelope("bad", 2000),
                 envelope("c", 3000),
             ],
+            snapshot: None,
         });
         assert_eq!(dispatcher.flush(Duration::from_secs(5)), 0);
 

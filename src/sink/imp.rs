@@ -539,6 +539,7 @@ impl BaseSinkImpl for KvsInferSink {
             );
             started.dispatcher.submit(Job {
                 envelopes: events.envelopes,
+                snapshot: None,
             });
         }
         Ok(gst::FlowSuccess::Ok)
