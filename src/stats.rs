@@ -19,6 +19,21 @@ pub struct SinkStats {
 }
 
 impl SinkStats {
+    /// Zeroes every counter, for a new run of the element.
+    pub fn reset(&self) {
+        for counter in [
+            &self.frames,
+            &self.detections,
+            &self.events,
+            &self.suppressed,
+        ]
+        .into_iter()
+        .chain(&self.rejected)
+        {
+            counter.store(0, Ordering::Relaxed);
+        }
+    }
+
     pub fn reject(&self, rejection: &Rejection) {
         self.rejected[rejection.index()].fetch_add(1, Ordering::Relaxed);
     }

@@ -89,12 +89,14 @@ enum State {
     Started(Box<Started>),
 }
 
-/// Lock order: `state` before `settings`.
+/// Lock order: `state` before `settings`; `destination_stats` is never held with another.
 #[derive(Default)]
 pub struct KvsInferSink {
     settings: Mutex<Settings>,
     state: Mutex<State>,
     stats: Arc<SinkStats>,
+    /// The counters of the current or last run, so that `stats` still adds up after stopping.
+    destination_stats: Mutex<Vec<Arc<stats::DestinationStats>>>,
 }
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -180,12 +182,7 @@ impl KvsInferSink {
     }
 
     fn stats_structure(&self) -> gst::Structure {
-        let state = lock(&self.state);
-        let destinations = match &*state {
-            State::Started(started) => started.dispatcher.destination_stats(),
-            State::Stopped => &[],
-        };
-        stats::to_structure(&self.stats, destinations)
+        stats::to_structure(&self.stats, &lock(&self.destination_stats))
     }
 
     /// Posts a rate-limited bus warning about a rejected region.
@@ -457,6 +454,8 @@ impl BaseSinkImpl for KvsInferSink {
         let started = self.build(&settings).inspect_err(|err| {
             gst::error!(CAT, imp = self, "Cannot start: {err}");
         })?;
+        self.stats.reset();
+        *lock(&self.destination_stats) = started.dispatcher.destination_stats().to_vec();
         *lock(&self.state) = State::Started(Box::new(started));
         gst::info!(CAT, imp = self, "Started");
         Ok(())
