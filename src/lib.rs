@@ -12,14 +12,17 @@ pub mod detection;
 pub mod envelope;
 pub mod extract;
 mod ratelimit;
+pub mod replay;
 pub mod runtime;
 mod sink;
 pub mod stats;
 
+pub use replay::KvsInferReplay;
 pub use sink::KvsInferSink;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    sink::register(plugin)
+    sink::register(plugin)?;
+    replay::register(plugin)
 }
 
 gst::plugin_define!(

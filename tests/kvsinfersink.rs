@@ -4,8 +4,7 @@
 //! `kvsinfersink` driven through gst-check harnesses and real pipelines: region-of-interest
 //! metadata in, exact envelopes read back from `events.jsonl` out.
 
-use std::path::{Path, PathBuf};
-use std::sync::Once;
+use std::path::Path;
 use std::time::Duration;
 
 use gst::prelude::*;
@@ -13,17 +12,12 @@ use gst_check::Harness;
 use gst_video::VideoRegionOfInterestMeta;
 use serde_json::{Value, json};
 
+mod common;
+use common::{astronaut, events_file, init, read_events, run_to_eos};
+
 const WIDTH: u32 = 640;
 const HEIGHT: u32 = 480;
 const PRODUCER: &str = concat!("kvs-infer/", env!("CARGO_PKG_VERSION"));
-
-fn init() {
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        gst::init().unwrap();
-        gstkvsinfer::plugin_register_static().expect("kvsinfer plugin registers");
-    });
-}
 
 /// One region of interest as a detector would attach it.
 #[derive(Clone)]
@@ -107,17 +101,6 @@ fn harness(sink: &gst::Element) -> (Harness, gst::Bus) {
 fn finish(mut h: Harness) {
     assert!(h.push_event(gst::event::Eos::new()));
     h.element().unwrap().set_state(gst::State::Null).unwrap();
-}
-
-fn events_file(dir: &Path) -> PathBuf {
-    dir.join("events.jsonl")
-}
-
-fn read_events(dir: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(events_file(dir)).unwrap_or_default();
-    text.lines()
-        .map(|line| serde_json::from_str(line).expect("every line is whole JSON"))
-        .collect()
 }
 
 fn warnings(bus: &gst::Bus) -> Vec<String> {
@@ -670,28 +653,6 @@ fn invalid_type_map_fails_start() {
     start_fails_saying(&element, "Property 'type-map' is invalid");
 }
 
-/// Runs a gst-launch line to EOS within `timeout`.
-fn run_to_eos(line: &str, timeout: Duration) -> gst::Pipeline {
-    init();
-    let pipeline = gst::parse::launch(line)
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let bus = pipeline.bus().unwrap();
-    let msg = bus
-        .timed_pop_filtered(
-            gst::ClockTime::from_nseconds(timeout.as_nanos() as u64),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
-        .expect("EOS or an error before the timeout");
-    if let gst::MessageView::Error(err) = msg.view() {
-        panic!("{line}: {} ({:?})", err.error(), err.debug());
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
-    pipeline
-}
-
 #[test]
 fn videotestsrc_pipeline_runs_to_eos() {
     let dir = tempfile::tempdir().unwrap();
@@ -704,29 +665,6 @@ fn videotestsrc_pipeline_runs_to_eos() {
     );
     assert!(events_file(dir.path()).exists());
     assert!(read_events(dir.path()).is_empty());
-}
-
-/// scikit-image's astronaut.png (public domain, NASA), fetched by `scripts/fetch-media.sh`.
-fn astronaut() -> PathBuf {
-    let path = std::env::var_os("KVSINFER_ASTRONAUT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| media_cache().join("astronaut.png"));
-    assert!(
-        path.exists(),
-        "{} is missing: run `bash scripts/test.sh`, which fetches it",
-        path.display()
-    );
-    path
-}
-
-fn media_cache() -> PathBuf {
-    if let Some(cache) = std::env::var_os("KVSINFER_CACHE") {
-        return PathBuf::from(cache).join("media");
-    }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache"));
-    base.join("kvsinfer").join("media")
 }
 
 #[test]
