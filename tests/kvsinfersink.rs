@@ -672,7 +672,7 @@ fn facedetect_on_a_real_photo_yields_a_face_event() {
     let dir = tempfile::tempdir().unwrap();
     run_to_eos(
         &format!(
-            "filesrc location={} ! pngdec ! imagefreeze num-buffers=2 ! videoconvert \
+            "filesrc location={} ! pngdec ! imagefreeze num-buffers=1 ! videoconvert \
              ! facedetect display=false ! kvsinfersink camera-id=astronaut output-dir={}",
             astronaut().display(),
             dir.path().display()
