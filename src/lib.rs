@@ -11,6 +11,7 @@ pub mod destination;
 pub mod detection;
 pub mod envelope;
 pub mod extract;
+pub mod kvstag;
 mod ratelimit;
 pub mod replay;
 pub mod runtime;

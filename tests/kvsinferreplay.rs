@@ -79,10 +79,17 @@ fn bad_lines_are_named_and_skipped_and_the_rest_applied() {
     assert_eq!(labels, [&json!("gun"), &json!("rifle")]);
     assert_eq!(warnings.len(), 3, "{warnings:?}");
     for (warning, line) in warnings.iter().zip([2, 3, 4]) {
-        assert!(warning.contains(&format!("detections.jsonl:{line}: line skipped")), "{warning}");
+        assert!(
+            warning.contains(&format!("detections.jsonl:{line}: line skipped")),
+            "{warning}"
+        );
     }
     assert!(warnings[0].contains("negative"), "{}", warnings[0]);
-    assert!(warnings[1].contains("missing field `label`"), "{}", warnings[1]);
+    assert!(
+        warnings[1].contains("missing field `label`"),
+        "{}",
+        warnings[1]
+    );
 }
 
 #[test]

@@ -19,6 +19,7 @@ use crate::destination::file::FileDestination;
 use crate::detection::{self, DetectionRules, TypeMap};
 use crate::envelope::{self, TimestampMode};
 use crate::extract::{self, EventExtractor};
+use crate::kvstag::{self, FragmentTagger};
 use crate::ratelimit::RateLimiter;
 use crate::stats::{self, SinkStats};
 
@@ -54,6 +55,7 @@ struct Settings {
     output_dir: Option<PathBuf>,
     post_messages: bool,
     flush_timeout_ms: u32,
+    kvssink_name: Option<String>,
 }
 
 impl Default for Settings {
@@ -69,6 +71,7 @@ impl Default for Settings {
             output_dir: None,
             post_messages: DEFAULT_POST_MESSAGES,
             flush_timeout_ms: DEFAULT_FLUSH_TIMEOUT_MS,
+            kvssink_name: None,
         }
     }
 }
@@ -80,6 +83,8 @@ struct Started {
     frame: Option<(u32, u32)>,
     warnings: RateLimiter,
     flush_timeout: Duration,
+    /// The kvssink whose fragments are tagged with events, and what fits in a fragment.
+    fragment_tags: Option<(String, FragmentTagger)>,
 }
 
 #[derive(Default)]
@@ -178,7 +183,51 @@ impl KvsInferSink {
             frame: None,
             warnings: RateLimiter::default(),
             flush_timeout: Duration::from_millis(u64::from(settings.flush_timeout_ms)),
+            fragment_tags: settings.kvssink_name.clone().map(|name| {
+                let duration = self.kvssink_fragment_duration(&name);
+                (name, FragmentTagger::new(duration))
+            }),
         })
+    }
+
+    /// The named kvssink's `fragment-duration`, when it is already in the pipeline.
+    fn kvssink_fragment_duration(&self, name: &str) -> Duration {
+        let mut top = self.obj().clone().upcast::<gst::Object>();
+        while let Some(parent) = top.parent() {
+            top = parent;
+        }
+        top.downcast_ref::<gst::Bin>()
+            .and_then(|bin| bin.by_name(name))
+            .filter(|kvssink| {
+                kvssink.has_property_with_type("fragment-duration", u32::static_type())
+            })
+            .map(|kvssink| {
+                Duration::from_millis(u64::from(kvssink.property::<u32>("fragment-duration")))
+            })
+            .unwrap_or(kvstag::DEFAULT_FRAGMENT_DURATION)
+    }
+
+    /// Tags the kvssink's current fragment with new events, from a worker thread: the event is
+    /// serialized and waits for kvssink's streaming thread, which this one must never do.
+    fn tag_fragment(&self, started: &mut Started, envelopes: &[envelope::Envelope]) {
+        let Some((name, tagger)) = &mut started.fragment_tags else {
+            return;
+        };
+        let events = tagger.events(envelopes, Instant::now());
+        let Ok(runtime) = crate::runtime::runtime() else {
+            return;
+        };
+        if events.is_empty() {
+            return;
+        }
+
+        let sink = self.obj().clone().upcast::<gst::Element>();
+        let name = name.clone();
+        runtime.spawn_blocking(move || {
+            if let Err(err) = kvstag::send_to_element(&sink, &name, events) {
+                gst::warning!(CAT, obj = sink, "Cannot tag the KVS fragment: {err}");
+            }
+        });
     }
 
     fn stats_structure(&self) -> gst::Structure {
@@ -345,6 +394,11 @@ impl ObjectImpl for KvsInferSink {
                     .default_value(DEFAULT_FLUSH_TIMEOUT_MS)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecString::builder("kvssink-name")
+                    .nick("kvssink Name")
+                    .blurb("Name of a kvssink in the pipeline whose fragments get a tag per event, unset = none")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb("Counters of frames, detections, rejections, events and deliveries")
@@ -376,6 +430,7 @@ impl ObjectImpl for KvsInferSink {
             "post-messages" => {
                 settings.post_messages = value.get().unwrap_or(DEFAULT_POST_MESSAGES)
             }
+            "kvssink-name" => settings.kvssink_name = text(),
             "flush-timeout" => {
                 settings.flush_timeout_ms = value.get().unwrap_or(DEFAULT_FLUSH_TIMEOUT_MS)
             }
@@ -404,6 +459,7 @@ impl ObjectImpl for KvsInferSink {
                 .to_value(),
             "post-messages" => settings.post_messages.to_value(),
             "flush-timeout" => settings.flush_timeout_ms.to_value(),
+            "kvssink-name" => settings.kvssink_name.to_value(),
             _ => pspec.default_value().clone(),
         }
     }
@@ -529,6 +585,7 @@ impl BaseSinkImpl for KvsInferSink {
             self.warn_rejected(started, label, rejection);
         }
         if !events.envelopes.is_empty() {
+            self.tag_fragment(started, &events.envelopes);
             gst::trace!(
                 CAT,
                 imp = self,
