@@ -14,6 +14,7 @@ pub mod destination;
 pub mod detection;
 pub mod envelope;
 pub mod extract;
+pub mod provision;
 mod ratelimit;
 pub mod runtime;
 mod sink;
