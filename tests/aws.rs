@@ -452,10 +452,10 @@ fn secrets_never_reach_the_debug_log() {
     let sink_log = logged.clone();
     let function =
         gst::log::add_log_function(move |category, _level, _file, _fn, _line, _obj, message| {
-            if category.name() == "kvsinfersink" {
-                if let Some(text) = message.get() {
-                    sink_log.lock().unwrap().push_str(text.as_str());
-                }
+            if category.name() == "kvsinfersink"
+                && let Some(text) = message.get()
+            {
+                sink_log.lock().unwrap().push_str(text.as_str());
             }
         });
 

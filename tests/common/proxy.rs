@@ -117,10 +117,7 @@ impl Parser {
         self.buffer.extend_from_slice(bytes);
 
         let mut requests = Vec::new();
-        loop {
-            let Some(head_end) = self.buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
-                break;
-            };
+        while let Some(head_end) = self.buffer.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&self.buffer[..head_end]).to_string();
             let mut lines = head.split("\r\n");
             let mut request_line = lines.next().unwrap_or_default().split(' ');
