@@ -516,6 +516,17 @@ pub struct CallFailure {
     pub message: String,
 }
 
+impl CallFailure {
+    /// One line naming the resource, e.g. `Kinesis stream 'events'`, and the operation.
+    pub fn describe(&self, resource: &str, operation: &str, attempts: u32) -> String {
+        let how = match self.retryable {
+            true => format!("failed after {attempts} attempts"),
+            false => "failed (not retryable)".into(),
+        };
+        format!("{resource}: {operation} {how}: {}", self.message)
+    }
+}
+
 pub fn call_failure<E>(err: &SdkError<E, HttpResponse>) -> CallFailure
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,

@@ -189,19 +189,13 @@ impl DynamoDbDestination {
             let output = match sent {
                 Ok(output) => output,
                 Err(err) => {
-                    let failure = aws::call_failure(&err);
-                    let how = match failure.retryable {
-                        true => format!("failed after {} attempts", policy.attempts),
-                        false => "failed (not retryable)".into(),
-                    };
-                    let message = format!(
-                        "DynamoDB table '{table}': BatchWriteItem {how}: {}",
-                        failure.message
+                    let message = aws::call_failure(&err).describe(
+                        &format!("DynamoDB table '{table}'"),
+                        "BatchWriteItem",
+                        policy.attempts,
                     );
                     gst::debug!(CAT, "{message}");
-                    for (i, _) in &pending {
-                        results[*i] = Err(DeliveryError::new(message.clone()));
-                    }
+                    super::fail_all(results, pending.iter().map(|(i, _)| *i), &message);
                     return;
                 }
             };
@@ -228,9 +222,7 @@ impl DynamoDbDestination {
                 let message = format!(
                     "DynamoDB table '{table}': item still unprocessed after {attempt} attempts"
                 );
-                for (i, _) in &pending {
-                    results[*i] = Err(DeliveryError::new(message.clone()));
-                }
+                super::fail_all(results, pending.iter().map(|(i, _)| *i), &message);
                 return;
             }
             let wait = policy.backoff(attempt);

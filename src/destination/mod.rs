@@ -11,7 +11,7 @@ pub mod s3;
 use std::sync::Arc;
 
 use crate::aws::AwsDestinations;
-use crate::delivery::{DestinationTask, SnapshotLinker};
+use crate::delivery::{DeliveryError, DestinationTask, SnapshotLinker};
 
 /// The delivery tasks of the AWS destinations that are on, and the linker that completes the
 /// envelopes' snapshot field when S3 is one of them. Network-free.
@@ -38,4 +38,17 @@ pub fn aws_tasks(aws: &AwsDestinations) -> (Vec<DestinationTask>, Option<Arc<dyn
         ));
     }
     (tasks, linker)
+}
+
+/// Gives every event of `indices` the same error.
+fn fail_all(
+    results: &mut [Result<(), DeliveryError>],
+    indices: impl IntoIterator<Item = usize>,
+    message: &str,
+) {
+    for i in indices {
+        if let Some(result) = results.get_mut(i) {
+            *result = Err(DeliveryError::new(message));
+        }
+    }
 }

@@ -146,7 +146,8 @@ impl KvsInferSink {
         destinations.extend(aws_tasks);
         if destinations.is_empty() {
             return Err(settings_error(
-                "No destination configured: set at least one of 'output-dir' (local directory),                  'kinesis-stream', 's3-bucket' or 'dynamodb-table'"
+                "No destination configured: set at least one of 'output-dir' (local directory), \
+                 'kinesis-stream', 's3-bucket' or 'dynamodb-table'"
                     .into(),
             ));
         }
