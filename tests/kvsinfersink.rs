@@ -642,7 +642,11 @@ fn no_destination_fails_start_listing_the_properties() {
         .property("camera-id", "cam1")
         .build()
         .unwrap();
-    start_fails_saying(&element, "No destination configured: set 'output-dir'");
+    start_fails_saying(
+        &element,
+        "No destination configured: set at least one of 'output-dir' (local directory), \
+         'kinesis-stream', 's3-bucket' or 'dynamodb-table'",
+    );
 }
 
 #[test]

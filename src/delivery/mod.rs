@@ -8,6 +8,7 @@
 //! destination holds back only itself.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -28,6 +29,13 @@ pub struct Event {
     pub snapshot: Option<Arc<EncodedSnapshot>>,
     remaining: AtomicUsize,
     dead_lettered: AtomicBool,
+}
+
+impl Event {
+    /// An event outside any dispatcher, to drive a destination directly (tests, benchmarks).
+    pub fn new(envelope: Envelope, snapshot: Option<Arc<EncodedSnapshot>>) -> Self {
+        new_event(envelope, snapshot, 1)
+    }
 }
 
 /// An annotated JPEG ready to be stored under its key.
@@ -65,11 +73,25 @@ impl DeliveryError {
 pub trait Destination: Send + 'static {
     fn name(&self) -> &'static str;
 
+    /// How long a batch that is not full waits for more events after its first one; zero sends
+    /// whatever is queued at once.
+    fn linger(&self) -> Duration {
+        Duration::ZERO
+    }
+
     /// Delivers a batch; the result has one entry per event, in order.
     fn deliver(
         &mut self,
         batch: &[Arc<Event>],
     ) -> impl Future<Output = Vec<Result<(), DeliveryError>>> + Send;
+}
+
+/// Says where a snapshot will be stored, before the envelopes that refer to it are serialized.
+pub trait SnapshotLinker: Send + Sync + 'static {
+    fn link<'a>(
+        &'a self,
+        snapshot: &'a EncodedSnapshot,
+    ) -> Pin<Box<dyn Future<Output = SnapshotRef> + Send + 'a>>;
 }
 
 /// Told about the outcome of each event, from a worker thread.
@@ -178,6 +200,7 @@ impl Dispatcher {
         runtime: &tokio::runtime::Runtime,
         destinations: Vec<DestinationTask>,
         observer: Arc<dyn DeliveryObserver>,
+        linker: Option<Arc<dyn SnapshotLinker>>,
     ) -> Self {
         let _entered = runtime.enter();
         let shared = Arc::new(Shared {
@@ -196,7 +219,7 @@ impl Dispatcher {
         }
 
         let (jobs, job_rx) = mpsc::unbounded_channel();
-        tasks.push(tokio::spawn(dispatch(job_rx, feeds)));
+        tasks.push(tokio::spawn(dispatch(job_rx, feeds, linker)));
 
         Dispatcher {
             jobs: Some(jobs),
@@ -277,7 +300,11 @@ fn new_event(
 
 type Feed = (mpsc::UnboundedSender<Arc<Event>>, Arc<DestinationStats>);
 
-async fn dispatch(mut jobs: mpsc::UnboundedReceiver<Job>, feeds: Vec<Feed>) {
+async fn dispatch(
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    feeds: Vec<Feed>,
+    linker: Option<Arc<dyn SnapshotLinker>>,
+) {
     while let Some(job) = jobs.recv().await {
         let snapshot = match job.snapshot {
             Some(pending) => match pending.await {
@@ -287,12 +314,17 @@ async fn dispatch(mut jobs: mpsc::UnboundedReceiver<Job>, feeds: Vec<Feed>) {
             },
             None => None,
         };
-        for mut envelope in job.envelopes {
-            envelope.snapshot = snapshot.as_ref().map(|snapshot| SnapshotRef {
+        let snapshot_ref = match (&snapshot, &linker) {
+            (Some(snapshot), Some(linker)) => Some(linker.link(snapshot).await),
+            (Some(snapshot), None) => Some(SnapshotRef {
                 bucket: None,
                 key: snapshot.key.clone(),
                 url: None,
-            });
+            }),
+            (None, _) => None,
+        };
+        for mut envelope in job.envelopes {
+            envelope.snapshot = snapshot_ref.clone();
             let event = Arc::new(new_event(envelope, snapshot.clone(), feeds.len()));
             for (feed, stats) in &feeds {
                 stats.accepted.fetch_add(1, Ordering::Relaxed);
@@ -310,8 +342,20 @@ async fn drain<D: Destination>(
     shared: Arc<Shared>,
     max_batch: usize,
 ) {
+    let linger = destination.linger();
     let mut batch = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut batch, max_batch).await > 0 {
+        if !linger.is_zero() {
+            let deadline = tokio::time::Instant::now() + linger;
+            while batch.len() < max_batch {
+                let room = max_batch - batch.len();
+                // A closed channel (0) or the deadline ends the wait; what is in hand goes out.
+                match tokio::time::timeout_at(deadline, rx.recv_many(&mut batch, room)).await {
+                    Ok(received) if received > 0 => continue,
+                    _ => break,
+                }
+            }
+        }
         let results = destination.deliver(&batch).await;
         stats.batches.fetch_add(1, Ordering::Relaxed);
 
@@ -405,6 +449,7 @@ mod tests {
             runtime,
             vec![DestinationTask::new(Picky(batches.clone()), 2)],
             recorder.clone(),
+            None,
         );
 
         dispatcher.submit(Job {
@@ -429,5 +474,118 @@ mod tests {
         assert_eq!(stats.pending(), 0);
         assert!(batches.lock().unwrap().iter().all(|n| *n <= 2));
         assert_eq!(dispatcher.shutdown(Duration::from_secs(1)), 0);
+    }
+
+    /// Picky, waiting up to 150 ms for a batch to fill.
+    struct Lingering(Picky);
+
+    impl Destination for Lingering {
+        fn name(&self) -> &'static str {
+            "lingering"
+        }
+        fn linger(&self) -> Duration {
+            Duration::from_millis(150)
+        }
+        async fn deliver(&mut self, batch: &[Arc<Event>]) -> Vec<Result<(), DeliveryError>> {
+            self.0.deliver(batch).await
+        }
+    }
+
+    #[test]
+    fn linger_gathers_a_batch_until_full_or_due() {
+        let runtime = crate::runtime::runtime().unwrap();
+        let batches = Arc::new(Mutex::new(Vec::new()));
+        let dispatcher = Dispatcher::start(
+            runtime,
+            vec![DestinationTask::new(Lingering(Picky(batches.clone())), 3)],
+            Arc::new(Recorder::default()),
+            None,
+        );
+        let submit = |label: &str, ts_ms: u64| {
+            dispatcher.submit(Job {
+                envelopes: vec![envelope(label, ts_ms)],
+                snapshot: None,
+            })
+        };
+
+        // Four events trickling in: the first three fill a batch, the fourth waits its linger.
+        let started = Instant::now();
+        for i in 0..4 {
+            submit("a", i * 1000);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(dispatcher.flush(Duration::from_secs(5)), 0);
+        let waited = started.elapsed();
+        assert_eq!(*batches.lock().unwrap(), vec![3, 1]);
+        assert!(waited >= Duration::from_millis(150), "{waited:?}");
+        assert!(waited < Duration::from_millis(1000), "{waited:?}");
+    }
+
+    /// Puts every snapshot in one bucket.
+    struct BucketLinker;
+
+    impl SnapshotLinker for BucketLinker {
+        fn link<'a>(
+            &'a self,
+            snapshot: &'a EncodedSnapshot,
+        ) -> Pin<Box<dyn Future<Output = SnapshotRef> + Send + 'a>> {
+            Box::pin(async move {
+                SnapshotRef {
+                    bucket: Some("bucket".into()),
+                    key: snapshot.key.clone(),
+                    url: Some(format!("http://store/{}", snapshot.key)),
+                }
+            })
+        }
+    }
+
+    #[test]
+    fn linker_completes_the_envelope_before_it_is_serialized() {
+        struct Capture(Arc<Mutex<Vec<String>>>);
+        impl Destination for Capture {
+            fn name(&self) -> &'static str {
+                "capture"
+            }
+            async fn deliver(&mut self, batch: &[Arc<Event>]) -> Vec<Result<(), DeliveryError>> {
+                let mut seen = self.0.lock().unwrap();
+                seen.extend(batch.iter().map(|event| event.json.clone()));
+                vec![Ok(()); batch.len()]
+            }
+        }
+
+        let runtime = crate::runtime::runtime().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let dispatcher = Dispatcher::start(
+            runtime,
+            vec![DestinationTask::new(Capture(seen.clone()), 8)],
+            Arc::new(Recorder::default()),
+            Some(Arc::new(BucketLinker)),
+        );
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let _ = tx.send(Ok(EncodedSnapshot {
+            key: "snapshots/cam/1.jpg".into(),
+            jpeg: vec![0xff, 0xd8],
+            camera_id: "cam".into(),
+            ts_ms: 1,
+            quality: 90,
+            frame_width: 4,
+            frame_height: 2,
+        }));
+        dispatcher.submit(Job {
+            envelopes: vec![envelope("a", 1), envelope("b", 1)],
+            snapshot: Some(rx),
+        });
+        assert_eq!(dispatcher.flush(Duration::from_secs(5)), 0);
+
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2);
+        for json in seen.iter() {
+            assert!(
+                json.ends_with(
+                    r#""snapshot":{"bucket":"bucket","key":"snapshots/cam/1.jpg","url":"http://store/snapshots/cam/1.jpg"}}"#
+                ),
+                "{json}"
+            );
+        }
     }
 }

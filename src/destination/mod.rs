@@ -3,4 +3,52 @@
 
 //! The places events and snapshots are delivered to.
 
+pub mod dynamodb;
 pub mod file;
+pub mod kinesis;
+pub mod s3;
+
+use std::sync::Arc;
+
+use crate::aws::AwsDestinations;
+use crate::delivery::{DeliveryError, DestinationTask, SnapshotLinker};
+
+/// The delivery tasks of the AWS destinations that are on, and the linker that completes the
+/// envelopes' snapshot field when S3 is one of them. Network-free.
+pub fn aws_tasks(aws: &AwsDestinations) -> (Vec<DestinationTask>, Option<Arc<dyn SnapshotLinker>>) {
+    let mut tasks = Vec::new();
+    let mut linker: Option<Arc<dyn SnapshotLinker>> = None;
+    if let Some(settings) = &aws.kinesis {
+        let destination = kinesis::KinesisDestination::new(settings.clone());
+        let batch_size = destination.batch_size();
+        tasks.push(DestinationTask::new(destination, batch_size));
+    }
+    if let Some(settings) = &aws.s3 {
+        tasks.push(DestinationTask::new(
+            s3::S3Destination::new(settings),
+            s3::S3_MAX_BATCH,
+        ));
+        linker = Some(Arc::new(s3::S3Linker::new(settings)));
+    }
+    if let Some(settings) = &aws.dynamodb {
+        let destination = dynamodb::DynamoDbDestination::new(settings.clone());
+        tasks.push(DestinationTask::new(
+            destination,
+            dynamodb::DYNAMODB_MAX_BATCH,
+        ));
+    }
+    (tasks, linker)
+}
+
+/// Gives every event of `indices` the same error.
+fn fail_all(
+    results: &mut [Result<(), DeliveryError>],
+    indices: impl IntoIterator<Item = usize>,
+    message: &str,
+) {
+    for i in indices {
+        if let Some(result) = results.get_mut(i) {
+            *result = Err(DeliveryError::new(message));
+        }
+    }
+}

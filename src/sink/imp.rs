@@ -14,6 +14,9 @@ use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
+use super::aws_properties;
+use crate::CAT;
+use crate::aws::{self, AwsProperties};
 use crate::delivery::{DeliveryObserver, DestinationTask, Dispatcher, Event, Job};
 use crate::destination::file::FileDestination;
 use crate::detection::{self, DetectionRules, TypeMap};
@@ -56,6 +59,8 @@ struct Settings {
     post_messages: bool,
     flush_timeout_ms: u32,
     kvssink_name: Option<String>,
+    /// Every AWS property, see `aws_properties`.
+    aws: AwsProperties,
 }
 
 impl Default for Settings {
@@ -72,6 +77,7 @@ impl Default for Settings {
             post_messages: DEFAULT_POST_MESSAGES,
             flush_timeout_ms: DEFAULT_FLUSH_TIMEOUT_MS,
             kvssink_name: None,
+            aws: AwsProperties::default(),
         }
     }
 }
@@ -103,14 +109,6 @@ pub struct KvsInferSink {
     /// The counters of the current or last run, so that `stats` still adds up after stopping.
     destination_stats: Mutex<Vec<Arc<stats::DestinationStats>>>,
 }
-
-static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new(
-        "kvsinfersink",
-        gst::DebugColorFlags::empty(),
-        Some("Detection events sink"),
-    )
-});
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
@@ -148,9 +146,15 @@ impl KvsInferSink {
             })?;
             destinations.push(DestinationTask::new(file, FILE_MAX_BATCH));
         }
+        // Settings only: clients are built, and credentials resolved, by the delivery tasks.
+        let aws = aws::resolve(&settings.aws, &aws::process_env).map_err(settings_error)?;
+        gst::debug!(CAT, imp = self, "AWS destinations: {aws:?}");
+        let (aws_tasks, linker) = crate::destination::aws_tasks(&aws);
+        destinations.extend(aws_tasks);
         if destinations.is_empty() {
             return Err(settings_error(
-                "No destination configured: set 'output-dir' to write events to a local directory"
+                "No destination configured: set at least one of 'output-dir' (local directory), \
+                 'kinesis-stream', 's3-bucket' or 'dynamodb-table'"
                     .into(),
             ));
         }
@@ -179,7 +183,7 @@ impl KvsInferSink {
                 rules,
                 settings.timestamp_mode,
             ),
-            dispatcher: Dispatcher::start(runtime, destinations, observer),
+            dispatcher: Dispatcher::start(runtime, destinations, observer, linker),
             frame: None,
             warnings: RateLimiter::default(),
             flush_timeout: Duration::from_millis(u64::from(settings.flush_timeout_ms)),
@@ -405,6 +409,9 @@ impl ObjectImpl for KvsInferSink {
                     .read_only()
                     .build(),
             ]
+            .into_iter()
+            .chain(aws_properties::specs())
+            .collect()
         });
         PROPERTIES.as_ref()
     }
@@ -412,6 +419,11 @@ impl ObjectImpl for KvsInferSink {
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut settings = lock(&self.settings);
         let text = || value.get::<Option<String>>().ok().flatten();
+        if aws_properties::set(&mut settings.aws, pspec.name(), value) {
+            // The name only: some of these values are secrets.
+            gst::debug!(CAT, imp = self, "Set property '{}'", pspec.name());
+            return;
+        }
         match pspec.name() {
             "camera-id" => settings.camera_id = text(),
             "producer" => settings.producer = text().unwrap_or_default(),
@@ -444,6 +456,9 @@ impl ObjectImpl for KvsInferSink {
             return self.stats_structure().to_value();
         }
         let settings = lock(&self.settings);
+        if let Some(value) = aws_properties::get(&settings.aws, pspec.name()) {
+            return value;
+        }
         match pspec.name() {
             "camera-id" => settings.camera_id.to_value(),
             "producer" => settings.producer.to_value(),

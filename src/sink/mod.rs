@@ -19,6 +19,7 @@
 use gst::glib;
 use gst::prelude::*;
 
+mod aws_properties;
 mod imp;
 
 glib::wrapper! {

@@ -6,6 +6,12 @@
 
 #![allow(dead_code)]
 
+pub mod aws;
+pub mod proxy;
+
+#[allow(unused_imports)]
+pub use aws::*;
+
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 use std::time::Duration;
