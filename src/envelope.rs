@@ -11,7 +11,7 @@ use std::fmt::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use gst::glib;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha1::{Digest, Sha1};
 
@@ -20,7 +20,7 @@ use crate::detection::Detection;
 /// The producer string when the `producer` property is left alone.
 pub const DEFAULT_PRODUCER: &str = concat!("kvs-infer/", env!("CARGO_PKG_VERSION"));
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Envelope {
     pub event_id: String,
     pub camera_id: String,
@@ -30,7 +30,7 @@ pub struct Envelope {
     pub snapshot: Option<SnapshotRef>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Payload {
     pub ts_ms: u64,
     #[serde(rename = "type")]
@@ -42,7 +42,7 @@ pub struct Payload {
 }
 
 /// Where an event's snapshot is stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SnapshotRef {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bucket: Option<String>,

@@ -17,6 +17,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::envelope::{Envelope, SnapshotRef};
+
+pub mod spool;
 use crate::stats::DestinationStats;
 
 /// One accepted event on its way to the destinations.
