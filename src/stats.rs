@@ -15,6 +15,12 @@ pub struct SinkStats {
     pub detections: AtomicU64,
     pub events: AtomicU64,
     pub suppressed: AtomicU64,
+    /// Frames whose events did not fit in `max-pending-bytes` (`when-full=drop-event`).
+    pub events_dropped: AtomicU64,
+    pub snapshots_encoded: AtomicU64,
+    /// Not made: the encoder pool was saturated or the queue full.
+    pub snapshots_dropped: AtomicU64,
+    pub snapshots_failed: AtomicU64,
     rejected: [AtomicU64; REJECTION_REASONS.len()],
 }
 
@@ -110,6 +116,10 @@ pub fn to_structure(sink: &SinkStats, destinations: &[Arc<DestinationStats>]) ->
         .field("rejected-by-reason", rejected)
         .field("events", get(&sink.events))
         .field("suppressed", get(&sink.suppressed))
+        .field("events-dropped", get(&sink.events_dropped))
+        .field("snapshots-encoded", get(&sink.snapshots_encoded))
+        .field("snapshots-dropped", get(&sink.snapshots_dropped))
+        .field("snapshots-failed", get(&sink.snapshots_failed))
         .build();
     for destination in destinations {
         stats.set(destination.name, destination.to_structure());

@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use gst::prelude::*;
 use gstkvsinfer::aws;
 use gstkvsinfer::delivery::{
-    DeliveryObserver, DestinationTask, Dispatcher, EncodedSnapshot, Event, Job,
+    DeliveryObserver, DeliveryOptions, DestinationTask, Dispatcher, EncodedSnapshot, Event, Job,
 };
 use gstkvsinfer::destination::dynamodb::query_by_camera;
 use gstkvsinfer::destination::file::{EVENTS_FILE, FileDestination};
@@ -191,6 +191,9 @@ impl DeliveryObserver for Outcomes {
             .unwrap()
             .push(format!("{destination}: {reason}"));
     }
+    fn degraded(&self, kind: &'static str, message: &str) {
+        self.0.lock().unwrap().push(format!("{kind}: {message}"));
+    }
 }
 
 fn envelope(label: &str, ts_ms: u64) -> Envelope {
@@ -267,6 +270,7 @@ fn s3_stores_each_snapshot_once_with_metadata_and_a_working_presigned_url() {
         ],
         outcomes.clone(),
         Some(Arc::new(S3Linker::new(&settings))),
+        DeliveryOptions::default(),
     );
     let snapshot = snapshot(BASE_TS_MS);
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -275,10 +279,11 @@ fn s3_stores_each_snapshot_once_with_metadata_and_a_working_presigned_url() {
     dispatcher.submit(Job {
         envelopes: vec![envelope("knife", BASE_TS_MS), envelope("gun", BASE_TS_MS)],
         snapshot: Some(rx),
+        ..Default::default()
     });
     dispatcher.submit(Job {
         envelopes: vec![envelope("knife", BASE_TS_MS + 5000)],
-        snapshot: None,
+        ..Default::default()
     });
     assert_eq!(dispatcher.flush(Duration::from_secs(20)), 0);
     assert!(outcomes.0.lock().unwrap().is_empty());
@@ -339,12 +344,14 @@ fn missing_bucket_is_named_in_the_dead_letter() {
         vec![DestinationTask::new(S3Destination::new(&settings), 32)],
         outcomes.clone(),
         None,
+        DeliveryOptions::default(),
     );
     let (tx, rx) = tokio::sync::oneshot::channel();
     tx.send(Ok(snapshot(BASE_TS_MS))).unwrap();
     dispatcher.submit(Job {
         envelopes: vec![envelope("knife", BASE_TS_MS)],
         snapshot: Some(rx),
+        ..Default::default()
     });
     assert_eq!(dispatcher.flush(Duration::from_secs(20)), 0);
 

@@ -3,11 +3,15 @@
 
 //! From accepted envelopes to every destination, off the streaming thread.
 //!
-//! `render()` hands a [`Job`] to [`Dispatcher::submit`], which never waits. One dispatch task per
-//! sink serializes each envelope once and fans it out to one task per destination, so a slow
-//! destination holds back only itself.
+//! `render()` admits a frame against the byte budget ([`budget`]), optionally writes its events
+//! to the spool ([`spool`]), and hands a [`Job`] to [`Dispatcher::submit`], which never waits.
+//! One dispatch task per sink waits for the frame's snapshot, serializes each envelope once and
+//! fans it out to one task per destination, so a slow destination holds back only itself.
 
+use std::fs::{File, OpenOptions};
 use std::future::Future;
+use std::io::Write;
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -17,9 +21,19 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::envelope::{Envelope, SnapshotRef};
+use crate::stats::{DestinationStats, SinkStats};
 
+pub mod budget;
 pub mod spool;
-use crate::stats::DestinationStats;
+
+use budget::Reservation;
+use spool::{Spool, SpooledEvent, destination_bit};
+
+/// The file, in `output-dir` or `spool-dir`, where given-up events are written with the reason.
+pub const DEAD_LETTERS_FILE: &str = "dead-letters.jsonl";
+
+/// How often the spool's writes are synced to disk, at most: a burst shares one sync.
+const SPOOL_SYNC_INTERVAL: Duration = Duration::from_millis(50);
 
 /// One accepted event on its way to the destinations.
 #[derive(Debug)]
@@ -29,14 +43,18 @@ pub struct Event {
     pub json: String,
     /// The frame's annotated JPEG, shared by every event of the frame.
     pub snapshot: Option<Arc<EncodedSnapshot>>,
+    /// Its record in the spool, when there is one.
+    spool_seq: Option<u64>,
     remaining: AtomicUsize,
     dead_lettered: AtomicBool,
+    /// Budget held until every destination is done with the event.
+    _held: Vec<Arc<Reservation>>,
 }
 
 impl Event {
     /// An event outside any dispatcher, to drive a destination directly (tests, benchmarks).
     pub fn new(envelope: Envelope, snapshot: Option<Arc<EncodedSnapshot>>) -> Self {
-        new_event(envelope, snapshot, 1)
+        new_event(envelope, snapshot, 1, None, Vec::new())
     }
 }
 
@@ -102,6 +120,9 @@ pub trait DeliveryObserver: Send + Sync + 'static {
     fn delivered(&self, event: &Event);
     /// A destination gave up on the event.
     fn dead_lettered(&self, destination: &'static str, event: &Event, reason: &str);
+    /// Something was lost or degraded: a snapshot that failed, the spool refusing an event.
+    /// `kind` groups repeated reports for rate limiting.
+    fn degraded(&self, kind: &'static str, message: &str);
 }
 
 /// What one frame produced.
@@ -109,6 +130,27 @@ pub trait DeliveryObserver: Send + Sync + 'static {
 pub struct Job {
     pub envelopes: Vec<Envelope>,
     pub snapshot: Option<PendingSnapshot>,
+    /// Budget held for the events, and for the snapshot (shrunk to the JPEG once encoded).
+    pub events_reservation: Option<Reservation>,
+    pub snapshot_reservation: Option<Reservation>,
+}
+
+/// What a sink's delivery is set up with, beyond its destinations.
+pub struct DeliveryOptions {
+    pub spool: Option<(Arc<Spool>, Vec<SpooledEvent>)>,
+    /// Where `dead-letters.jsonl` goes; none keeps dead letters on the bus and in `stats` only.
+    pub dead_letter_dir: Option<std::path::PathBuf>,
+    pub sink_stats: Arc<SinkStats>,
+}
+
+impl Default for DeliveryOptions {
+    fn default() -> Self {
+        DeliveryOptions {
+            spool: None,
+            dead_letter_dir: None,
+            sink_stats: Arc::new(SinkStats::default()),
+        }
+    }
 }
 
 /// Events accepted but not yet settled by every destination.
@@ -149,19 +191,52 @@ impl Inflight {
 struct Shared {
     inflight: Inflight,
     observer: Arc<dyn DeliveryObserver>,
+    spool: Option<Arc<Spool>>,
+    dead_letters: Option<(std::path::PathBuf, Mutex<Option<File>>)>,
+    sink_stats: Arc<SinkStats>,
 }
 
 impl Shared {
-    fn settle(&self, event: &Event, outcome: Result<(), (&'static str, &str)>) {
-        if let Err((destination, reason)) = outcome {
+    fn settle(&self, event: &Event, destination: &'static str, outcome: Result<(), &str>) {
+        if let Err(reason) = outcome {
             event.dead_lettered.store(true, Ordering::Relaxed);
+            self.write_dead_letter(destination, event, reason);
             self.observer.dead_lettered(destination, event, reason);
+        }
+        // Delivered or given up, the destination is done with it: the spool may forget it.
+        if let (Some(spool), Some(seq)) = (&self.spool, event.spool_seq)
+            && let Err(err) = spool.ack(seq, destination_bit(destination))
+        {
+            self.observer.degraded("spool", &err);
         }
         if event.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
             if !event.dead_lettered.load(Ordering::Relaxed) {
                 self.observer.delivered(event);
             }
             self.inflight.settle_one();
+        }
+    }
+
+    fn write_dead_letter(&self, destination: &str, event: &Event, reason: &str) {
+        let Some((path, file)) = &self.dead_letters else {
+            return;
+        };
+        let line = serde_json::json!({
+            "destination": destination,
+            "reason": reason,
+            "envelope": &event.envelope,
+        });
+        let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
+        if file.is_none() {
+            *file = OpenOptions::new().create(true).append(true).open(path).ok();
+        }
+        let written = file.as_mut().map(|f| {
+            f.write_all(format!("{line}\n").as_bytes())
+                .and_then(|_| f.sync_data())
+        });
+        if !matches!(written, Some(Ok(()))) {
+            let message = format!("cannot append to '{}'", path.display());
+            self.observer.degraded("dead-letters", &message);
         }
     }
 }
@@ -187,13 +262,25 @@ impl DestinationTask {
             }),
         }
     }
+
+    /// The spool bit of this destination.
+    pub fn bit(&self) -> u8 {
+        destination_bit(self.stats.name)
+    }
+}
+
+enum Work {
+    Frame { job: Job, seqs: Option<Vec<u64>> },
+    Replay(Vec<SpooledEvent>),
 }
 
 /// The running delivery of one sink.
 pub struct Dispatcher {
-    jobs: Option<mpsc::UnboundedSender<Job>>,
+    jobs: Option<mpsc::UnboundedSender<Work>>,
     shared: Arc<Shared>,
     destination_stats: Vec<Arc<DestinationStats>>,
+    /// Every destination's spool bit.
+    mask: u8,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -203,35 +290,68 @@ impl Dispatcher {
         destinations: Vec<DestinationTask>,
         observer: Arc<dyn DeliveryObserver>,
         linker: Option<Arc<dyn SnapshotLinker>>,
+        options: DeliveryOptions,
     ) -> Self {
         let _entered = runtime.enter();
+        let (spool, replay) = match options.spool {
+            Some((spool, replay)) => (Some(spool), replay),
+            None => (None, Vec::new()),
+        };
         let shared = Arc::new(Shared {
             inflight: Inflight::default(),
             observer,
+            spool: spool.clone(),
+            dead_letters: options
+                .dead_letter_dir
+                .map(|dir| (dir.join(DEAD_LETTERS_FILE), Mutex::new(None))),
+            sink_stats: options.sink_stats,
         });
 
         let mut feeds = Vec::new();
         let mut tasks = Vec::new();
         let mut destination_stats = Vec::new();
+        let mut mask = 0;
         for destination in destinations {
             let (tx, rx) = mpsc::unbounded_channel();
+            mask |= destination.bit();
+            feeds.push(Feed {
+                tx,
+                bit: destination.bit(),
+                stats: destination.stats.clone(),
+            });
             tasks.push((destination.start)(rx, shared.clone()));
-            feeds.push((tx, destination.stats.clone()));
             destination_stats.push(destination.stats);
         }
 
         let (jobs, job_rx) = mpsc::unbounded_channel();
-        tasks.push(tokio::spawn(dispatch(job_rx, feeds, linker)));
+        tasks.push(tokio::spawn(dispatch(
+            job_rx,
+            feeds,
+            linker,
+            shared.clone(),
+        )));
+        if let Some(spool) = spool {
+            tasks.push(tokio::spawn(spool::sync_periodically(
+                spool,
+                SPOOL_SYNC_INTERVAL,
+            )));
+        }
+        if !replay.is_empty() {
+            shared.inflight.add(replay.len());
+            let _ = jobs.send(Work::Replay(replay));
+        }
 
         Dispatcher {
             jobs: Some(jobs),
             shared,
             destination_stats,
+            mask,
             tasks,
         }
     }
 
-    /// Hands a frame's events over; never waits.
+    /// Hands a frame's events over, writing them to the spool first when there is one; never
+    /// waits on the network, a destination or a disk sync.
     pub fn submit(&self, job: Job) {
         if job.envelopes.is_empty() {
             return;
@@ -239,13 +359,25 @@ impl Dispatcher {
         let Some(jobs) = &self.jobs else {
             return;
         };
+
+        let seqs = self.shared.spool.as_ref().and_then(|spool| {
+            spool
+                .append(&job.envelopes, self.mask)
+                .inspect_err(|err| {
+                    // The events still go out, only without the guarantee of the spool.
+                    self.shared.observer.degraded("spool", err);
+                })
+                .ok()
+        });
         self.shared.inflight.add(job.envelopes.len());
-        if let Err(mpsc::error::SendError(job)) = jobs.send(job) {
+        if let Err(mpsc::error::SendError(Work::Frame { job, .. })) =
+            jobs.send(Work::Frame { job, seqs })
+        {
             // The dispatch task is gone only when the runtime is shutting down.
             for envelope in job.envelopes {
-                let event = new_event(envelope, None, 1);
+                let event = new_event(envelope, None, 1, None, Vec::new());
                 self.shared
-                    .settle(&event, Err(("dispatch", "the delivery task has stopped")));
+                    .settle(&event, "dispatch", Err("the delivery task has stopped"));
             }
         }
     }
@@ -265,13 +397,30 @@ impl Dispatcher {
         &self.destination_stats
     }
 
+    pub fn spool(&self) -> Option<&Arc<Spool>> {
+        self.shared.spool.as_ref()
+    }
+
     /// Stops accepting, waits up to `timeout` for what is in flight, then stops the tasks.
-    /// Returns how many events were still in flight.
+    /// Returns how many events were still in flight: kept in the spool when there is one,
+    /// counted as dropped otherwise.
     pub fn shutdown(mut self, timeout: Duration) -> usize {
         self.jobs = None;
         let left = self.flush(timeout);
         for task in &self.tasks {
             task.abort();
+        }
+        match &self.shared.spool {
+            Some(spool) => {
+                if let Err(err) = spool.sync() {
+                    self.shared.observer.degraded("spool", &err);
+                }
+            }
+            None => {
+                for stats in &self.destination_stats {
+                    stats.dropped.fetch_add(stats.pending(), Ordering::Relaxed);
+                }
+            }
         }
         left
     }
@@ -290,50 +439,140 @@ fn new_event(
     envelope: Envelope,
     snapshot: Option<Arc<EncodedSnapshot>>,
     destinations: usize,
+    spool_seq: Option<u64>,
+    held: Vec<Arc<Reservation>>,
 ) -> Event {
     Event {
         json: envelope.to_json(),
         envelope,
         snapshot,
+        spool_seq,
         remaining: AtomicUsize::new(destinations),
         dead_lettered: AtomicBool::new(false),
+        _held: held,
     }
 }
 
-type Feed = (mpsc::UnboundedSender<Arc<Event>>, Arc<DestinationStats>);
+struct Feed {
+    tx: mpsc::UnboundedSender<Arc<Event>>,
+    bit: u8,
+    stats: Arc<DestinationStats>,
+}
+
+/// Sends `event` to the destinations of `mask`.
+fn fan_out(feeds: &[Feed], mask: u8, event: &Arc<Event>) {
+    for feed in feeds.iter().filter(|feed| mask & feed.bit != 0) {
+        feed.stats.accepted.fetch_add(1, Ordering::Relaxed);
+        // A closed feed means its task was aborted at shutdown; the event stays pending.
+        let _ = feed.tx.send(event.clone());
+    }
+}
 
 async fn dispatch(
-    mut jobs: mpsc::UnboundedReceiver<Job>,
+    mut work: mpsc::UnboundedReceiver<Work>,
     feeds: Vec<Feed>,
     linker: Option<Arc<dyn SnapshotLinker>>,
+    shared: Arc<Shared>,
 ) {
-    while let Some(job) = jobs.recv().await {
-        let snapshot = match job.snapshot {
-            Some(pending) => match pending.await {
-                Ok(Ok(snapshot)) => Some(Arc::new(snapshot)),
-                // FIXME: a failed encode is not yet counted or reported; the events go on without it.
-                Ok(Err(_)) | Err(_) => None,
-            },
-            None => None,
-        };
-        let snapshot_ref = match (&snapshot, &linker) {
-            (Some(snapshot), Some(linker)) => Some(linker.link(snapshot).await),
-            (Some(snapshot), None) => Some(SnapshotRef {
-                bucket: None,
-                key: snapshot.key.clone(),
-                url: None,
-            }),
-            (None, _) => None,
-        };
-        for mut envelope in job.envelopes {
-            envelope.snapshot = snapshot_ref.clone();
-            let event = Arc::new(new_event(envelope, snapshot.clone(), feeds.len()));
-            for (feed, stats) in &feeds {
-                stats.accepted.fetch_add(1, Ordering::Relaxed);
-                // A closed feed means its task was aborted at shutdown; the event stays pending.
-                let _ = feed.send(event.clone());
+    let all = feeds.iter().fold(0, |mask, feed| mask | feed.bit);
+    while let Some(item) = work.recv().await {
+        match item {
+            Work::Frame { job, seqs } => {
+                dispatch_frame(job, seqs, &feeds, all, linker.as_deref(), &shared).await
+            }
+            Work::Replay(events) => {
+                for spooled in events {
+                    let mask = spooled.pending & all;
+                    let snapshot = spooled.snapshot.map(Arc::new);
+                    let destinations = feeds.iter().filter(|f| mask & f.bit != 0).count();
+                    let event = Arc::new(new_event(
+                        spooled.envelope,
+                        snapshot,
+                        destinations,
+                        Some(spooled.seq),
+                        Vec::new(),
+                    ));
+                    fan_out(&feeds, mask, &event);
+                }
             }
         }
+    }
+}
+
+async fn dispatch_frame(
+    job: Job,
+    seqs: Option<Vec<u64>>,
+    feeds: &[Feed],
+    mask: u8,
+    linker: Option<&dyn SnapshotLinker>,
+    shared: &Shared,
+) {
+    let snapshot = match job.snapshot {
+        Some(pending) => match pending.await {
+            Ok(Ok(snapshot)) => {
+                shared
+                    .sink_stats
+                    .snapshots_encoded
+                    .fetch_add(1, Ordering::Relaxed);
+                Some(Arc::new(snapshot))
+            }
+            Ok(Err(reason)) => {
+                shared
+                    .sink_stats
+                    .snapshots_failed
+                    .fetch_add(1, Ordering::Relaxed);
+                shared
+                    .observer
+                    .degraded("snapshot", &format!("No snapshot: {reason}"));
+                None
+            }
+            Err(_) => {
+                shared
+                    .sink_stats
+                    .snapshots_failed
+                    .fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        },
+        None => None,
+    };
+
+    let mut held = Vec::new();
+    if let Some(reservation) = job.events_reservation {
+        held.push(Arc::new(reservation));
+    }
+    if let (Some(reservation), Some(snapshot)) = (job.snapshot_reservation, &snapshot) {
+        reservation.shrink_to(snapshot.jpeg.len());
+        held.push(Arc::new(reservation));
+    }
+
+    let snapshot_ref = match (&snapshot, linker) {
+        (Some(snapshot), Some(linker)) => Some(linker.link(snapshot).await),
+        (Some(snapshot), None) => Some(SnapshotRef {
+            bucket: None,
+            key: snapshot.key.clone(),
+            url: None,
+        }),
+        (None, _) => None,
+    };
+    if let (Some(spool), Some(seqs), Some(snapshot), Some(snapshot_ref)) =
+        (&shared.spool, &seqs, &snapshot, &snapshot_ref)
+        && let Err(err) = spool.put_snapshot(snapshot, snapshot_ref, seqs)
+    {
+        shared.observer.degraded("spool", &err);
+    }
+
+    for (i, mut envelope) in job.envelopes.into_iter().enumerate() {
+        envelope.snapshot = snapshot_ref.clone();
+        let seq = seqs.as_ref().and_then(|seqs| seqs.get(i).copied());
+        let event = Arc::new(new_event(
+            envelope,
+            snapshot.clone(),
+            feeds.len(),
+            seq,
+            held.clone(),
+        ));
+        fan_out(feeds, mask, &event);
     }
 }
 
@@ -373,16 +612,24 @@ async fn drain<D: Destination>(
                     stats
                         .bytes
                         .fetch_add(event.json.len() as u64, Ordering::Relaxed);
-                    shared.settle(&event, Ok(()));
+                    shared.settle(&event, stats.name, Ok(()));
                 }
                 Err(error) => {
                     stats.failed.fetch_add(1, Ordering::Relaxed);
                     stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
-                    shared.settle(&event, Err((stats.name, &error.message)));
+                    shared.settle(&event, stats.name, Err(&error.message));
                 }
             }
         }
     }
+}
+
+/// The dead-letter directory for a sink: `output-dir`, else `spool-dir`.
+pub fn dead_letter_dir(
+    output_dir: Option<&Path>,
+    spool_dir: Option<&Path>,
+) -> Option<std::path::PathBuf> {
+    output_dir.or(spool_dir).map(Path::to_path_buf)
 }
 
 #[cfg(test)]
@@ -409,6 +656,12 @@ mod tests {
                 format!("{destination}:{}", event.envelope.payload.label),
                 reason.to_string(),
             ));
+        }
+        fn degraded(&self, kind: &'static str, message: &str) {
+            self.dead
+                .lock()
+                .unwrap()
+                .push((kind.to_string(), message.to_string()));
         }
     }
 
@@ -452,6 +705,7 @@ mod tests {
             vec![DestinationTask::new(Picky(batches.clone()), 2)],
             recorder.clone(),
             None,
+            DeliveryOptions::default(),
         );
 
         dispatcher.submit(Job {
@@ -460,7 +714,7 @@ mod tests {
                 envelope("bad", 2000),
                 envelope("c", 3000),
             ],
-            snapshot: None,
+            ..Default::default()
         });
         assert_eq!(dispatcher.flush(Duration::from_secs(5)), 0);
 
@@ -502,11 +756,12 @@ mod tests {
             vec![DestinationTask::new(Lingering(Picky(batches.clone())), 3)],
             Arc::new(Recorder::default()),
             None,
+            DeliveryOptions::default(),
         );
         let submit = |label: &str, ts_ms: u64| {
             dispatcher.submit(Job {
                 envelopes: vec![envelope(label, ts_ms)],
-                snapshot: None,
+                ..Default::default()
             })
         };
 
@@ -562,6 +817,7 @@ mod tests {
             vec![DestinationTask::new(Capture(seen.clone()), 8)],
             Arc::new(Recorder::default()),
             Some(Arc::new(BucketLinker)),
+            DeliveryOptions::default(),
         );
         let (tx, rx) = tokio::sync::oneshot::channel();
         let _ = tx.send(Ok(EncodedSnapshot {
@@ -576,6 +832,7 @@ mod tests {
         dispatcher.submit(Job {
             envelopes: vec![envelope("a", 1), envelope("b", 1)],
             snapshot: Some(rx),
+            ..Default::default()
         });
         assert_eq!(dispatcher.flush(Duration::from_secs(5)), 0);
 

@@ -22,7 +22,7 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use serde::{Deserialize, Serialize};
 
 use super::EncodedSnapshot;
-use crate::envelope::Envelope;
+use crate::envelope::{Envelope, SnapshotRef};
 
 /// The bit of each destination in a record's pending mask. Fixed, so that a spool written by one
 /// configuration is understood by the next.
@@ -250,8 +250,13 @@ impl Spool {
         Ok(records.into_iter().map(|(seq, _)| seq).collect())
     }
 
-    /// Stores a snapshot and points the events `seqs` at it.
-    pub fn put_snapshot(&self, snapshot: &EncodedSnapshot, seqs: &[u64]) -> Result<(), String> {
+    /// Stores a snapshot and points the events `seqs` at it, as `snapshot_ref` says.
+    pub fn put_snapshot(
+        &self,
+        snapshot: &EncodedSnapshot,
+        snapshot_ref: &SnapshotRef,
+        seqs: &[u64],
+    ) -> Result<(), String> {
         let header = SnapshotHeader {
             camera_id: snapshot.camera_id.clone(),
             ts_ms: snapshot.ts_ms,
@@ -276,11 +281,7 @@ impl Spool {
             let Some((mask, mut envelope)) = decode_event(&record) else {
                 continue;
             };
-            envelope.snapshot = Some(crate::envelope::SnapshotRef {
-                bucket: None,
-                key: snapshot.key.clone(),
-                url: None,
-            });
+            envelope.snapshot = Some(snapshot_ref.clone());
             let mut updated = vec![mask];
             updated.extend_from_slice(envelope.to_json().as_bytes());
             batch.insert(&self.events, seq.to_be_bytes(), updated);
@@ -441,6 +442,14 @@ mod tests {
         }
     }
 
+    fn key_only(key: &str) -> SnapshotRef {
+        SnapshotRef {
+            bucket: None,
+            key: key.into(),
+            url: None,
+        }
+    }
+
     const ALL: u8 = 1 | 2;
 
     #[test]
@@ -460,7 +469,11 @@ mod tests {
                 )
                 .unwrap();
             spool
-                .put_snapshot(&snapshot("snapshots/cam/2000.jpg"), &seqs[1..2])
+                .put_snapshot(
+                    &snapshot("snapshots/cam/2000.jpg"),
+                    &key_only("snapshots/cam/2000.jpg"),
+                    &seqs[1..2],
+                )
                 .unwrap();
             spool.ack(seqs[0], 1).unwrap();
             spool.ack(seqs[0], 2).unwrap();
@@ -499,7 +512,9 @@ mod tests {
         let seqs = spool
             .append(&[envelope("a", 1000), envelope("b", 1000)], 1)
             .unwrap();
-        spool.put_snapshot(&snapshot("k.jpg"), &seqs).unwrap();
+        spool
+            .put_snapshot(&snapshot("k.jpg"), &key_only("k.jpg"), &seqs)
+            .unwrap();
         assert!(spool.bytes() > 0);
 
         spool.ack(seqs[0], 1).unwrap();

@@ -15,9 +15,14 @@ use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use super::aws_properties;
+use super::delivery_properties::{self, DeliveryProperties};
 use crate::CAT;
 use crate::aws::{self, AwsProperties};
-use crate::delivery::{DeliveryObserver, DestinationTask, Dispatcher, Event, Job};
+use crate::delivery::budget::{Admission, Budget, WhenFull};
+use crate::delivery::spool::Spool;
+use crate::delivery::{
+    self as delivery, DeliveryObserver, DeliveryOptions, DestinationTask, Dispatcher, Event, Job,
+};
 use crate::destination::file::FileDestination;
 use crate::detection::{self, DetectionRules, TypeMap};
 use crate::envelope::{self, TimestampMode};
@@ -61,6 +66,7 @@ struct Settings {
     kvssink_name: Option<String>,
     /// Every AWS property, see `aws_properties`.
     aws: AwsProperties,
+    delivery: DeliveryProperties,
 }
 
 impl Default for Settings {
@@ -78,6 +84,7 @@ impl Default for Settings {
             flush_timeout_ms: DEFAULT_FLUSH_TIMEOUT_MS,
             kvssink_name: None,
             aws: AwsProperties::default(),
+            delivery: DeliveryProperties::default(),
         }
     }
 }
@@ -89,6 +96,8 @@ struct Started {
     frame: Option<(u32, u32)>,
     warnings: RateLimiter,
     flush_timeout: Duration,
+    budget: Arc<Budget>,
+    when_full: WhenFull,
     /// The kvssink whose fragments are tagged with events, and what fits in a fragment.
     fragment_tags: Option<(String, FragmentTagger)>,
 }
@@ -108,6 +117,8 @@ pub struct KvsInferSink {
     stats: Arc<SinkStats>,
     /// The counters of the current or last run, so that `stats` still adds up after stopping.
     destination_stats: Mutex<Vec<Arc<stats::DestinationStats>>>,
+    /// The running budget, reachable by `unlock()` without the state lock that `render()` holds.
+    budget: Mutex<Option<Arc<Budget>>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -169,6 +180,38 @@ impl KvsInferSink {
             sink: self.obj().downgrade(),
             warnings: Mutex::default(),
         });
+        let spool = match &settings.delivery.spool_dir {
+            Some(dir) => {
+                let mask = destinations.iter().fold(0, |mask, d| mask | d.bit());
+                let (spool, left) = Spool::open(dir, settings.delivery.spool_max_bytes, mask)
+                    .map_err(|err| {
+                        gst::error_msg!(
+                            gst::ResourceError::OpenWrite,
+                            ("Property 'spool-dir': {err}")
+                        )
+                    })?;
+                if !left.is_empty() {
+                    gst::info!(
+                        CAT,
+                        imp = self,
+                        "Resending {} events left in the spool",
+                        left.len()
+                    );
+                }
+                Some((Arc::new(spool), left))
+            }
+            None => None,
+        };
+        let options = DeliveryOptions {
+            spool,
+            dead_letter_dir: delivery::dead_letter_dir(
+                settings.output_dir.as_deref(),
+                settings.delivery.spool_dir.as_deref(),
+            ),
+            sink_stats: self.stats.clone(),
+        };
+        let budget_bytes =
+            usize::try_from(settings.delivery.max_pending_bytes).unwrap_or(usize::MAX);
 
         let rules = DetectionRules {
             type_map,
@@ -183,7 +226,9 @@ impl KvsInferSink {
                 rules,
                 settings.timestamp_mode,
             ),
-            dispatcher: Dispatcher::start(runtime, destinations, observer, linker),
+            dispatcher: Dispatcher::start(runtime, destinations, observer, linker, options),
+            budget: Budget::new(budget_bytes),
+            when_full: settings.delivery.when_full,
             frame: None,
             warnings: RateLimiter::default(),
             flush_timeout: Duration::from_millis(u64::from(settings.flush_timeout_ms)),
@@ -234,6 +279,29 @@ impl KvsInferSink {
         });
     }
 
+    /// Counts and reports events that did not fit in `max-pending-bytes`.
+    fn drop_events(&self, count: usize) {
+        self.stats
+            .events_dropped
+            .fetch_add(count as u64, std::sync::atomic::Ordering::Relaxed);
+        gst::warning!(
+            CAT,
+            imp = self,
+            "Dropped {count} events: max-pending-bytes is reached"
+        );
+        let mut state = lock(&self.state);
+        let State::Started(started) = &mut *state else {
+            return;
+        };
+        if let Some(held_back) = started.warnings.allow("events-dropped", Instant::now()) {
+            gst::element_imp_warning!(
+                self,
+                gst::ResourceError::NoSpaceLeft,
+                ("Dropped {count} events: max-pending-bytes is reached ({held_back} more held back)")
+            );
+        }
+    }
+
     fn stats_structure(&self) -> gst::Structure {
         stats::to_structure(&self.stats, &lock(&self.destination_stats))
     }
@@ -269,13 +337,62 @@ impl KvsInferSink {
     }
 }
 
+/// What an envelope weighs in the pending budget, without serializing it on the streaming
+/// thread: the fixed part of the JSON plus the variable strings.
+fn estimated_size(envelope: &envelope::Envelope) -> usize {
+    const FIXED_JSON_BYTES: usize = 256;
+    let payload = &envelope.payload;
+    let extras: usize = payload
+        .extras
+        .iter()
+        .map(|(k, v)| k.len() + v.to_string().len() + 4)
+        .sum();
+    FIXED_JSON_BYTES
+        + envelope.camera_id.len()
+        + envelope.producer.len()
+        + payload.label.len()
+        + payload.event_type.len()
+        + extras
+}
+
 /// Reports delivery outcomes on the sink's bus, from the worker threads.
 struct SinkObserver {
     sink: glib::WeakRef<super::KvsInferSink>,
     warnings: Mutex<RateLimiter>,
 }
 
+impl SinkObserver {
+    /// A bus warning of `kind`, at most one per interval.
+    fn warn(
+        &self,
+        sink: &super::KvsInferSink,
+        kind: &'static str,
+        message: &str,
+        details: gst::Structure,
+    ) {
+        let Some(held_back) = lock(&self.warnings).allow(kind, Instant::now()) else {
+            return;
+        };
+        let more = match held_back {
+            0 => String::new(),
+            n => format!(" ({n} more since the last warning)"),
+        };
+        gst::element_warning!(sink, gst::ResourceError::Write, ("{message}{more}"), details: details);
+    }
+}
+
 impl DeliveryObserver for SinkObserver {
+    fn degraded(&self, kind: &'static str, message: &str) {
+        let Some(sink) = self.sink.upgrade() else {
+            return;
+        };
+        gst::warning!(CAT, obj = sink, "{kind}: {message}");
+        let details = gst::Structure::builder("kvsinfer-degraded")
+            .field("kind", kind)
+            .build();
+        self.warn(&sink, kind, message, details);
+    }
+
     fn delivered(&self, event: &Event) {
         let Some(sink) = self.sink.upgrade() else {
             return;
@@ -310,19 +427,12 @@ impl DeliveryObserver for SinkObserver {
             "Event {id} dead-lettered by {destination}: {reason}"
         );
 
-        let Some(held_back) = lock(&self.warnings).allow(destination, Instant::now()) else {
-            return;
-        };
-        gst::element_warning!(
-            sink,
-            gst::ResourceError::Write,
-            ("Event {id} could not be delivered to {destination}: {reason}"),
-            details: gst::Structure::builder("kvsinfer-dead-letter")
-                .field("destination", destination)
-                .field("event-id", id)
-                .field("held-back", held_back)
-                .build()
-        );
+        let details = gst::Structure::builder("kvsinfer-dead-letter")
+            .field("destination", destination)
+            .field("event-id", id)
+            .build();
+        let message = format!("Event {id} could not be delivered to {destination}: {reason}");
+        self.warn(&sink, destination, &message, details);
     }
 }
 
@@ -411,6 +521,7 @@ impl ObjectImpl for KvsInferSink {
             ]
             .into_iter()
             .chain(aws_properties::specs())
+            .chain(delivery_properties::specs())
             .collect()
         });
         PROPERTIES.as_ref()
@@ -419,6 +530,10 @@ impl ObjectImpl for KvsInferSink {
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut settings = lock(&self.settings);
         let text = || value.get::<Option<String>>().ok().flatten();
+        if delivery_properties::set(&mut settings.delivery, pspec.name(), value) {
+            gst::debug!(CAT, imp = self, "Set property '{}'", pspec.name());
+            return;
+        }
         if aws_properties::set(&mut settings.aws, pspec.name(), value) {
             // The name only: some of these values are secrets.
             gst::debug!(CAT, imp = self, "Set property '{}'", pspec.name());
@@ -456,7 +571,9 @@ impl ObjectImpl for KvsInferSink {
             return self.stats_structure().to_value();
         }
         let settings = lock(&self.settings);
-        if let Some(value) = aws_properties::get(&settings.aws, pspec.name()) {
+        if let Some(value) = aws_properties::get(&settings.aws, pspec.name())
+            .or_else(|| delivery_properties::get(&settings.delivery, pspec.name()))
+        {
             return value;
         }
         match pspec.name() {
@@ -527,6 +644,7 @@ impl BaseSinkImpl for KvsInferSink {
         })?;
         self.stats.reset();
         *lock(&self.destination_stats) = started.dispatcher.destination_stats().to_vec();
+        *lock(&self.budget) = Some(started.budget.clone());
         *lock(&self.state) = State::Started(Box::new(started));
         gst::info!(CAT, imp = self, "Started");
         Ok(())
@@ -576,30 +694,33 @@ impl BaseSinkImpl for KvsInferSink {
             .and_then(|segment| segment.to_running_time(buffer.pts()))
             .map(gst::ClockTime::nseconds);
 
-        let mut state = lock(&self.state);
-        let State::Started(started) = &mut *state else {
-            return Err(gst::FlowError::Flushing);
-        };
-        let Some(frame) = started.frame else {
-            gst::element_imp_error!(
-                self,
-                gst::CoreError::Negotiation,
-                ("Received a buffer before caps")
-            );
-            return Err(gst::FlowError::NotNegotiated);
-        };
+        let (envelopes, budget, when_full) = {
+            let mut state = lock(&self.state);
+            let State::Started(started) = &mut *state else {
+                return Err(gst::FlowError::Flushing);
+            };
+            let Some(frame) = started.frame else {
+                gst::element_imp_error!(
+                    self,
+                    gst::CoreError::Negotiation,
+                    ("Received a buffer before caps")
+                );
+                return Err(gst::FlowError::NotNegotiated);
+            };
 
-        let events = started.extractor.process(
-            buffer,
-            frame,
-            running_ns,
-            envelope::unix_now_ms(),
-            &self.stats,
-        );
-        for (label, rejection) in &events.rejections {
-            self.warn_rejected(started, label, rejection);
-        }
-        if !events.envelopes.is_empty() {
+            let events = started.extractor.process(
+                buffer,
+                frame,
+                running_ns,
+                envelope::unix_now_ms(),
+                &self.stats,
+            );
+            for (label, rejection) in &events.rejections {
+                self.warn_rejected(started, label, rejection);
+            }
+            if events.envelopes.is_empty() {
+                return Ok(gst::FlowSuccess::Ok);
+            }
             self.tag_fragment(started, &events.envelopes);
             gst::trace!(
                 CAT,
@@ -608,12 +729,44 @@ impl BaseSinkImpl for KvsInferSink {
                 events.envelopes.len(),
                 events.ts_ms
             );
+            (events.envelopes, started.budget.clone(), started.when_full)
+        };
+
+        // Outside the state lock: with when-full=block this waits, and unlock() must get through.
+        let event_bytes = envelopes.iter().map(estimated_size).sum();
+        let (events_reservation, snapshot_reservation) =
+            match budget.admit(event_bytes, None, when_full) {
+                Admission::Admitted { events, snapshot } => (events, snapshot),
+                Admission::Flushing => return Err(gst::FlowError::Flushing),
+                Admission::Refused => {
+                    self.drop_events(envelopes.len());
+                    return Ok(gst::FlowSuccess::Ok);
+                }
+            };
+
+        if let State::Started(started) = &*lock(&self.state) {
             started.dispatcher.submit(Job {
-                envelopes: events.envelopes,
+                envelopes,
                 snapshot: None,
+                events_reservation: Some(events_reservation),
+                snapshot_reservation,
             });
         }
         Ok(gst::FlowSuccess::Ok)
+    }
+
+    fn unlock(&self) -> Result<(), gst::ErrorMessage> {
+        if let Some(budget) = &*lock(&self.budget) {
+            budget.unblock();
+        }
+        Ok(())
+    }
+
+    fn unlock_stop(&self) -> Result<(), gst::ErrorMessage> {
+        if let Some(budget) = &*lock(&self.budget) {
+            budget.resume();
+        }
+        Ok(())
     }
 
     fn event(&self, event: gst::Event) -> bool {

@@ -20,6 +20,7 @@ use gst::glib;
 use gst::prelude::*;
 
 mod aws_properties;
+mod delivery_properties;
 mod imp;
 
 glib::wrapper! {
