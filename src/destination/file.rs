@@ -1,8 +1,11 @@
 // Copyright (C) 2026 gst-plugin-kvsinfer developers
 // SPDX-License-Identifier: MIT OR Apache-2.0
 
-//! The local directory: envelopes appended to `events.jsonl`, one JSON object per line.
+//! The local directory: envelopes appended to `events.jsonl`, one JSON object per line, and
+//! snapshots stored under their key.
 //!
+//! A snapshot is written under a temporary name, synced and renamed, so a reader never sees a
+//! partial JPEG; it is in place before the events that refer to it are appended.
 //! A batch is written with a single append and synced once. A process killed in the middle of a
 //! write can leave a torn last line; opening the file cuts that fragment off, so every line a
 //! reader sees is whole.
@@ -52,6 +55,37 @@ impl FileDestination {
         &self.dir
     }
 
+    /// Writes `jpeg` at `key` below the directory, atomically.
+    fn store_snapshot(&self, key: &str, jpeg: &[u8]) -> Result<(), String> {
+        let path = self.snapshot_path(key)?;
+        let describe = |err: std::io::Error| format!("cannot write '{}': {err}", path.display());
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(describe)?;
+        }
+
+        let temporary = path.with_extension("jpg.part");
+        let mut file = File::create(&temporary).map_err(describe)?;
+        file.write_all(jpeg)
+            .and_then(|_| file.sync_data())
+            .map_err(describe)?;
+        fs::rename(&temporary, &path).map_err(describe)
+    }
+
+    /// The path of `key`, refused when it would leave the directory.
+    fn snapshot_path(&self, key: &str) -> Result<PathBuf, String> {
+        let relative = Path::new(key);
+        let inside = relative
+            .components()
+            .all(|part| matches!(part, std::path::Component::Normal(_)));
+        if !inside || key.is_empty() {
+            return Err(format!(
+                "snapshot key '{key}' would leave '{}'",
+                self.dir.display()
+            ));
+        }
+        Ok(self.dir.join(relative))
+    }
+
     fn append(&mut self, batch: &[Arc<Event>]) -> std::io::Result<()> {
         let mut lines = Vec::with_capacity(batch.iter().map(|e| e.json.len() + 1).sum());
         for event in batch {
@@ -94,6 +128,17 @@ impl Destination for FileDestination {
     }
 
     async fn deliver(&mut self, batch: &[Arc<Event>]) -> Vec<Result<(), DeliveryError>> {
+        // Events of one frame share their snapshot: each key is written once.
+        let mut stored: Vec<(&str, Result<(), String>)> = Vec::new();
+        for snapshot in batch.iter().filter_map(|event| event.snapshot.as_deref()) {
+            if stored.iter().all(|(key, _)| *key != snapshot.key) {
+                let result = tokio::task::block_in_place(|| {
+                    self.store_snapshot(&snapshot.key, &snapshot.jpeg)
+                });
+                stored.push((&snapshot.key, result));
+            }
+        }
+
         let written = tokio::task::block_in_place(|| self.append(batch));
         let result = written.map_err(|err| {
             DeliveryError::new(format!(
@@ -101,7 +146,19 @@ impl Destination for FileDestination {
                 self.dir.join(EVENTS_FILE).display()
             ))
         });
-        vec![result; batch.len()]
+        batch
+            .iter()
+            .map(|event| {
+                let snapshot = event
+                    .snapshot
+                    .as_deref()
+                    .and_then(|snapshot| stored.iter().find(|(key, _)| *key == snapshot.key));
+                match snapshot {
+                    Some((_, Err(err))) => Err(DeliveryError::new(err.clone())),
+                    _ => result.clone(),
+                }
+            })
+            .collect()
     }
 }
 
@@ -121,6 +178,25 @@ mod tests {
         // A whole file is left as it is, and reopening appends.
         FileDestination::open(dir.path()).unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"{\"a\":1}\n{\"b\":2}\n");
+    }
+
+    #[test]
+    fn snapshots_are_stored_under_their_key_and_never_outside() {
+        let dir = tempfile::tempdir().unwrap();
+        let destination = FileDestination::open(dir.path()).unwrap();
+        destination
+            .store_snapshot("snapshots/cam1/17.jpg", b"\xff\xd8jpeg")
+            .unwrap();
+        assert_eq!(
+            fs::read(dir.path().join("snapshots/cam1/17.jpg")).unwrap(),
+            b"\xff\xd8jpeg"
+        );
+        assert!(!dir.path().join("snapshots/cam1/17.jpg.part").exists());
+
+        for bad in ["../x.jpg", "/etc/x.jpg", "a/../../x.jpg", ""] {
+            let err = destination.store_snapshot(bad, b"x").unwrap_err();
+            assert!(err.contains("would leave"), "{bad}: {err}");
+        }
     }
 
     #[test]
