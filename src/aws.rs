@@ -228,6 +228,31 @@ fn number(
     }
 }
 
+/// The key prefix of snapshots, in S3 and in `output-dir` alike: `s3-prefix`, else `S3_PREFIX`,
+/// else `snapshots`; without leading or trailing slashes, and refused when a segment could climb
+/// out of its place (`..`, `.`, empty).
+pub fn snapshot_prefix(
+    props: &AwsProperties,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<String, String> {
+    let prefix = props
+        .s3_prefix
+        .clone()
+        .or_else(|| var(env, "S3_PREFIX"))
+        .unwrap_or_else(|| DEFAULT_S3_PREFIX.into());
+    let trimmed = prefix.trim_matches('/');
+    if trimmed.is_empty()
+        || trimmed
+            .split('/')
+            .any(|segment| matches!(segment, "" | "." | ".."))
+    {
+        return Err(format!(
+            "'s3-prefix' {prefix:?} is not a usable key prefix: segments must not be empty, '.' or '..'"
+        ));
+    }
+    Ok(trimmed.to_string())
+}
+
 /// `jpeg-quality`: the property if set, else `S3_JPEG_QUALITY`, else 90.
 pub fn jpeg_quality(
     property: Option<u32>,
@@ -319,16 +344,12 @@ pub fn resolve(
     }
 
     if let Some(bucket) = props.s3_bucket.clone().or_else(|| var(env, "S3_BUCKET")) {
-        let prefix = props
-            .s3_prefix
-            .clone()
-            .or_else(|| var(env, "S3_PREFIX"))
-            .unwrap_or_else(|| DEFAULT_S3_PREFIX.into());
+        let prefix = snapshot_prefix(props, env)?;
         let expiry = props.presign_expiry_s.unwrap_or(DEFAULT_PRESIGN_EXPIRY_S);
         destinations.s3 = Some(S3Settings {
             connection: connection("S3_REGION", None, None)?,
             bucket,
-            prefix: prefix.trim_matches('/').to_string(),
+            prefix,
             presign_expiry: (expiry > 0).then(|| Duration::from_secs(u64::from(expiry))),
         });
     }
@@ -557,6 +578,27 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn snapshot_prefix_is_trimmed_and_must_stay_in_place() {
+        let with = |prefix: &str| AwsProperties {
+            s3_prefix: Some(prefix.into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            snapshot_prefix(&AwsProperties::default(), &|_| None).unwrap(),
+            "snapshots"
+        );
+        assert_eq!(snapshot_prefix(&with("/a/b/"), &|_| None).unwrap(), "a/b");
+        let env = |name: &str| (name == "S3_PREFIX").then(|| "from-env".to_string());
+        assert_eq!(
+            snapshot_prefix(&AwsProperties::default(), &env).unwrap(),
+            "from-env"
+        );
+        for bad in ["..", "a/../b", "a//b", "/", "./x"] {
+            assert!(snapshot_prefix(&with(bad), &|_| None).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -156,6 +156,35 @@ impl EventExtractor {
     }
 }
 
+/// At most one snapshot per interval of event time, and only for frames with a new event.
+#[derive(Debug)]
+pub struct SnapshotSchedule {
+    interval_ms: u64,
+    last_ts_ms: Option<u64>,
+}
+
+impl SnapshotSchedule {
+    pub fn new(interval_ms: u64) -> Self {
+        SnapshotSchedule {
+            interval_ms,
+            last_ts_ms: None,
+        }
+    }
+
+    /// Whether a frame at `ts_ms` with new events gets a snapshot; if so, it counts as taken.
+    /// Time going backwards (a seek, a replay) starts the schedule again.
+    pub fn take(&mut self, ts_ms: u64) -> bool {
+        let due = match self.last_ts_ms {
+            None => true,
+            Some(last) => ts_ms < last || ts_ms - last >= self.interval_ms,
+        };
+        if due {
+            self.last_ts_ms = Some(ts_ms);
+        }
+        due
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,6 +219,19 @@ mod tests {
             }
         }
         buffer
+    }
+
+    #[test]
+    fn snapshots_are_spaced_by_the_interval() {
+        let mut schedule = SnapshotSchedule::new(1000);
+        let taken: Vec<u64> = [0, 400, 999, 1000, 1500, 2100, 500]
+            .into_iter()
+            .filter(|ts| schedule.take(*ts))
+            .collect();
+        assert_eq!(taken, [0, 1000, 2100, 500]);
+
+        let mut every = SnapshotSchedule::new(0);
+        assert!(every.take(5) && every.take(5));
     }
 
     #[test]
