@@ -14,6 +14,7 @@ pub mod extract;
 mod ratelimit;
 pub mod runtime;
 mod sink;
+pub mod snapshot;
 pub mod stats;
 
 pub use sink::KvsInferSink;
