@@ -7,6 +7,12 @@
 //!
 //! - [`annotate_jpeg`] turns one mapped frame and its detections into JPEG bytes, on the
 //!   calling thread.
+//! - [`EncoderPool::global`] is the pool every sink in the process shares. The streaming thread
+//!   copies the frame into a [`SnapshotJob`] (the upstream buffer is released at once: a camera
+//!   may own only a handful) and hands it to [`EncoderPool::try_submit`], which never waits: when
+//!   every worker is busy and the small queue is full it returns `None`, and the caller drops
+//!   the snapshot and counts it. Otherwise the result arrives on the returned
+//!   [`PendingSnapshot`].
 //! - [`snapshot_key`] names the object: `{prefix}/{camera_id}/{ts_ms}.jpg`.
 //!
 //! # Formats
@@ -56,6 +62,7 @@ mod convert;
 mod draw;
 mod encode;
 mod planes;
+mod pool;
 
 #[cfg(test)]
 mod tests;
@@ -65,9 +72,13 @@ use std::fmt;
 use gst_video::VideoFrameRef;
 use gst_video::prelude::*;
 
+pub use crate::delivery::PendingSnapshot;
 use crate::detection::Detection;
 pub use convert::SUPPORTED_FORMATS;
 pub use draw::{OTHER_COLOUR, TYPE_COLOURS, box_colour};
+pub use pool::{
+    DEFAULT_QUEUE_CAPACITY, EncoderPool, MAX_ENCODER_THREADS, SnapshotJob, SnapshotMetadata,
+};
 
 /// The key prefix when the sink's `s3-prefix` is left alone.
 pub const DEFAULT_SNAPSHOT_PREFIX: &str = "snapshots";

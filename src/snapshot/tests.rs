@@ -3,6 +3,9 @@
 
 //! Every snapshot here is decoded again and judged by its pixels.
 
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
 use gst_video::{
     VideoAlignment, VideoColorMatrix, VideoColorRange, VideoColorimetry, VideoConverter,
     VideoFormat, VideoFrameRef, VideoInfo,
@@ -550,7 +553,7 @@ fn max_width_scales_down_keeping_the_aspect_ratio() {
 }
 
 #[test]
-fn unsupported_formats_are_errors() {
+fn unsupported_formats_and_short_buffers_are_errors() {
     init();
     let info = Frame::info(VideoFormat::Rgb16, 64, 64);
     let buffer = gst::Buffer::with_size(info.size()).unwrap();
@@ -558,6 +561,138 @@ fn unsupported_formats_are_errors() {
     let error = annotate_jpeg(&frame, &[], &SnapshotSettings::default()).unwrap_err();
     assert_eq!(error, SnapshotError::UnsupportedFormat(VideoFormat::Rgb16));
     assert!(error.to_string().contains("Rgb16"), "{error}");
+
+    let info = Frame::info(VideoFormat::I420, 64, 64);
+    let short = gst::Buffer::with_size(info.size() / 2).unwrap();
+    let metadata = metadata(1);
+    let job = SnapshotJob::new(&short, &info, vec![], SnapshotSettings::default(), metadata);
+    assert!(matches!(job, Err(SnapshotError::InvalidFrame(_))));
+}
+
+fn metadata(ts_ms: u64) -> SnapshotMetadata {
+    SnapshotMetadata {
+        key: snapshot_key(DEFAULT_SNAPSHOT_PREFIX, "cam1", ts_ms),
+        camera_id: "cam1".into(),
+        ts_ms,
+    }
+}
+
+#[test]
+fn a_job_owns_its_copy_of_the_frame() {
+    init();
+    let mut source = Frame::picture(320, 240).to_format(VideoFormat::I420);
+    let detections = vec![detection("weapon", [10, 10, 100, 100])];
+    let settings = SnapshotSettings::default();
+    let expected = source.snapshot(&detections, &settings);
+
+    let job = SnapshotJob::new(
+        &source.buffer,
+        &source.info,
+        detections,
+        settings,
+        metadata(42),
+    )
+    .unwrap();
+    // The upstream buffer is free to be reused at once: nobody else holds it.
+    let upstream = source.buffer.get_mut().expect("the job keeps no reference");
+    upstream.map_writable().unwrap().fill(0);
+
+    let snapshot = job.encode().unwrap();
+    assert_eq!(snapshot.jpeg, expected);
+    assert_eq!(snapshot.key, "snapshots/cam1/42.jpg");
+    assert_eq!((snapshot.camera_id.as_str(), snapshot.ts_ms), ("cam1", 42));
+    assert_eq!((snapshot.frame_width, snapshot.frame_height), (320, 240));
+    assert_eq!(snapshot.quality, 90);
+}
+
+fn small_job(ts_ms: u64) -> SnapshotJob {
+    let source = Frame::picture(64, 48);
+    let detections = vec![detection("fire", [4, 4, 20, 20])];
+    SnapshotJob::new(
+        &source.buffer,
+        &source.info,
+        detections,
+        SnapshotSettings::default(),
+        metadata(ts_ms),
+    )
+    .unwrap()
+}
+
+/// Polls `condition` for up to ten seconds; a loaded machine is slow, not wrong.
+fn eventually(condition: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    false
+}
+
+#[test]
+fn a_saturated_pool_refuses_at_once() {
+    init();
+    let pool = EncoderPool::new(1, 1);
+    assert_eq!(pool.threads(), 1);
+
+    // One task holds the worker and one fills the queue, until the test lets them go.
+    let (release, gate) = mpsc::channel::<()>();
+    let gate = std::sync::Arc::new(std::sync::Mutex::new(gate));
+    for _ in 0..2 {
+        let gate = gate.clone();
+        assert!(pool.try_run_for_test(move || {
+            let _ = gate.lock().unwrap().recv();
+        }));
+    }
+
+    let started = Instant::now();
+    assert!(pool.try_submit(small_job(1)).is_none());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "try_submit waited"
+    );
+    assert_eq!(pool.outstanding(), 2);
+
+    drop(release);
+    assert!(eventually(|| pool.outstanding() == 0));
+    let pending = pool.try_submit(small_job(2)).expect("an idle pool accepts");
+    let snapshot = pending.blocking_recv().unwrap().unwrap();
+    assert_eq!(snapshot.key, "snapshots/cam1/2.jpg");
+    assert_eq!(Decoded::new(&snapshot.jpeg).width, 64);
+}
+
+#[test]
+fn the_global_pool_encodes_from_many_threads() {
+    init();
+    let pool = EncoderPool::global();
+    assert!((1..=MAX_ENCODER_THREADS).contains(&pool.threads()));
+
+    let submitters: Vec<_> = (0..4)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let job = small_job(100 + i);
+                let pending = EncoderPool::global().try_submit(job)?;
+                pending.blocking_recv().ok()?.ok()
+            })
+        })
+        .collect();
+    // Four at once may exceed a two-core pool: refusals are allowed, failures are not.
+    let delivered: Vec<_> = submitters
+        .into_iter()
+        .filter_map(|submitter| submitter.join().unwrap())
+        .collect();
+    assert!(!delivered.is_empty());
+    for snapshot in delivered {
+        assert_eq!(Decoded::new(&snapshot.jpeg).height, 48);
+    }
+}
+
+#[test]
+fn a_pool_without_threads_refuses_everything() {
+    init();
+    let pool = EncoderPool::new(0, 4);
+    assert!(pool.try_submit(small_job(1)).is_none());
 }
 
 #[test]
