@@ -20,6 +20,7 @@ mod ratelimit;
 pub mod replay;
 pub mod runtime;
 mod sink;
+pub mod snapshot;
 pub mod stats;
 
 pub use replay::KvsInferReplay;
