@@ -159,8 +159,14 @@ fn envelope_is_exactly_the_seed_format() {
             "{{\"event_id\":\"942cbd38eeb0cada50bcc22efdaeeb0f342dbb49\",\"camera_id\":\"camera_1\",\
              \"producer\":\"{PRODUCER}\",\"payload\":{{\"ts_ms\":1697123456789,\"type\":\"weapon\",\
              \"label\":\"knife\",\"conf\":0.87,\"bbox\":[100,200,50,75],\
-             \"extras\":{{\"label_id\":43}}}}}}\n"
+             \"extras\":{{\"label_id\":43}}}},\
+             \"snapshot\":{{\"key\":\"snapshots/camera_1/1697123456789.jpg\"}}}}\n"
         )
+    );
+    assert!(
+        dir.path()
+            .join("snapshots/camera_1/1697123456789.jpg")
+            .exists()
     );
 }
 

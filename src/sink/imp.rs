@@ -16,6 +16,7 @@ use gst_base::subclass::prelude::*;
 
 use super::aws_properties;
 use super::delivery_properties::{self, DeliveryProperties};
+use super::snapshot_properties::{self, SnapshotProperties};
 use crate::CAT;
 use crate::aws::{self, AwsProperties};
 use crate::delivery::budget::{Admission, Budget, WhenFull};
@@ -26,9 +27,10 @@ use crate::delivery::{
 use crate::destination::file::FileDestination;
 use crate::detection::{self, DetectionRules, TypeMap};
 use crate::envelope::{self, TimestampMode};
-use crate::extract::{self, EventExtractor};
+use crate::extract::{self, EventExtractor, SnapshotSchedule};
 use crate::kvstag::{self, FragmentTagger};
 use crate::ratelimit::RateLimiter;
+use crate::snapshot::{EncoderPool, SnapshotJob, SnapshotMetadata, SnapshotSettings};
 use crate::stats::{self, SinkStats};
 
 const DEFAULT_MIN_CONFIDENCE: f64 = 0.0;
@@ -67,6 +69,7 @@ struct Settings {
     /// Every AWS property, see `aws_properties`.
     aws: AwsProperties,
     delivery: DeliveryProperties,
+    snapshot: SnapshotProperties,
 }
 
 impl Default for Settings {
@@ -85,6 +88,7 @@ impl Default for Settings {
             kvssink_name: None,
             aws: AwsProperties::default(),
             delivery: DeliveryProperties::default(),
+            snapshot: SnapshotProperties::default(),
         }
     }
 }
@@ -92,14 +96,30 @@ impl Default for Settings {
 struct Started {
     extractor: EventExtractor,
     dispatcher: Dispatcher,
-    /// (width, height) of the negotiated caps.
-    frame: Option<(u32, u32)>,
+    /// The negotiated caps.
+    info: Option<gst_video::VideoInfo>,
+    snapshots: Option<SnapshotPlan>,
     warnings: RateLimiter,
     flush_timeout: Duration,
     budget: Arc<Budget>,
     when_full: WhenFull,
     /// The kvssink whose fragments are tagged with events, and what fits in a fragment.
     fragment_tags: Option<(String, FragmentTagger)>,
+}
+
+/// How this sink makes snapshots.
+struct SnapshotPlan {
+    settings: SnapshotSettings,
+    schedule: SnapshotSchedule,
+    prefix: String,
+    camera_id: String,
+}
+
+/// A snapshot render() decided to make, with what it needs outside the state lock.
+struct SnapshotRequest {
+    settings: SnapshotSettings,
+    metadata: SnapshotMetadata,
+    info: gst_video::VideoInfo,
 }
 
 #[derive(Default)]
@@ -210,6 +230,21 @@ impl KvsInferSink {
             ),
             sink_stats: self.stats.clone(),
         };
+        let snapshots = match settings.snapshot.enabled {
+            true => Some(SnapshotPlan {
+                settings: SnapshotSettings {
+                    quality: aws::jpeg_quality(settings.snapshot.jpeg_quality, &aws::process_env)
+                        .map_err(settings_error)? as u8,
+                    max_width: settings.snapshot.max_width,
+                    draw_labels: settings.snapshot.draw_labels,
+                },
+                schedule: SnapshotSchedule::new(u64::from(settings.snapshot.interval_ms)),
+                prefix: aws::snapshot_prefix(&settings.aws, &aws::process_env)
+                    .map_err(settings_error)?,
+                camera_id: camera_id.clone(),
+            }),
+            false => None,
+        };
         let budget_bytes =
             usize::try_from(settings.delivery.max_pending_bytes).unwrap_or(usize::MAX);
 
@@ -229,7 +264,8 @@ impl KvsInferSink {
             dispatcher: Dispatcher::start(runtime, destinations, observer, linker, options),
             budget: Budget::new(budget_bytes),
             when_full: settings.delivery.when_full,
-            frame: None,
+            info: None,
+            snapshots,
             warnings: RateLimiter::default(),
             flush_timeout: Duration::from_millis(u64::from(settings.flush_timeout_ms)),
             fragment_tags: settings.kvssink_name.clone().map(|name| {
@@ -279,27 +315,77 @@ impl KvsInferSink {
         });
     }
 
+    /// Copies what the snapshot needs from `buffer` and hands it to the shared encoder pool;
+    /// never waits for an encode.
+    fn start_snapshot(
+        &self,
+        buffer: &gst::BufferRef,
+        request: SnapshotRequest,
+        detections: Vec<detection::Detection>,
+    ) -> Option<delivery::PendingSnapshot> {
+        let job = SnapshotJob::new(
+            buffer,
+            &request.info,
+            detections,
+            request.settings,
+            request.metadata,
+        );
+        let job = match job {
+            Ok(job) => job,
+            Err(err) => {
+                self.stats
+                    .snapshots_failed
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.warn_limited(
+                    "snapshot-failed",
+                    &format!("No snapshot for this frame: {err}"),
+                );
+                return None;
+            }
+        };
+        let pending = EncoderPool::global().try_submit(job);
+        if pending.is_none() {
+            self.snapshot_dropped("the encoder pool is saturated");
+        }
+        pending
+    }
+
+    fn snapshot_dropped(&self, why: &str) {
+        self.stats
+            .snapshots_dropped
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.warn_limited(
+            "snapshot-dropped",
+            &format!("Snapshot dropped, the events go on without it: {why}"),
+        );
+    }
+
+    /// A bus warning of `kind`, at most one per interval, from the streaming thread.
+    fn warn_limited(&self, kind: &'static str, message: &str) {
+        gst::debug!(CAT, imp = self, "{message}");
+        let held_back = match &mut *lock(&self.state) {
+            State::Started(started) => started.warnings.allow(kind, Instant::now()),
+            State::Stopped => None,
+        };
+        if let Some(held_back) = held_back {
+            gst::warning!(CAT, imp = self, "{message}");
+            gst::element_imp_warning!(
+                self,
+                gst::ResourceError::NoSpaceLeft,
+                ("{message} ({held_back} more held back)")
+            );
+        }
+    }
+
     /// Counts and reports events that did not fit in `max-pending-bytes`.
     fn drop_events(&self, count: usize) {
         self.stats
             .events_dropped
             .fetch_add(count as u64, std::sync::atomic::Ordering::Relaxed);
-        gst::warning!(
-            CAT,
-            imp = self,
-            "Dropped {count} events: max-pending-bytes is reached"
+        self.warn_limited(
+            "events-dropped",
+            &format!("Dropped {count} events: max-pending-bytes is reached"),
         );
-        let mut state = lock(&self.state);
-        let State::Started(started) = &mut *state else {
-            return;
-        };
-        if let Some(held_back) = started.warnings.allow("events-dropped", Instant::now()) {
-            gst::element_imp_warning!(
-                self,
-                gst::ResourceError::NoSpaceLeft,
-                ("Dropped {count} events: max-pending-bytes is reached ({held_back} more held back)")
-            );
-        }
     }
 
     fn stats_structure(&self) -> gst::Structure {
@@ -522,6 +608,7 @@ impl ObjectImpl for KvsInferSink {
             .into_iter()
             .chain(aws_properties::specs())
             .chain(delivery_properties::specs())
+            .chain(snapshot_properties::specs())
             .collect()
         });
         PROPERTIES.as_ref()
@@ -530,7 +617,9 @@ impl ObjectImpl for KvsInferSink {
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut settings = lock(&self.settings);
         let text = || value.get::<Option<String>>().ok().flatten();
-        if delivery_properties::set(&mut settings.delivery, pspec.name(), value) {
+        if delivery_properties::set(&mut settings.delivery, pspec.name(), value)
+            || snapshot_properties::set(&mut settings.snapshot, pspec.name(), value)
+        {
             gst::debug!(CAT, imp = self, "Set property '{}'", pspec.name());
             return;
         }
@@ -573,6 +662,7 @@ impl ObjectImpl for KvsInferSink {
         let settings = lock(&self.settings);
         if let Some(value) = aws_properties::get(&settings.aws, pspec.name())
             .or_else(|| delivery_properties::get(&settings.delivery, pspec.name()))
+            .or_else(|| snapshot_properties::get(&settings.snapshot, pspec.name()))
         {
             return value;
         }
@@ -681,7 +771,7 @@ impl BaseSinkImpl for KvsInferSink {
         );
 
         if let State::Started(started) = &mut *lock(&self.state) {
-            started.frame = Some((info.width(), info.height()));
+            started.info = Some(info);
         }
         Ok(())
     }
@@ -694,12 +784,12 @@ impl BaseSinkImpl for KvsInferSink {
             .and_then(|segment| segment.to_running_time(buffer.pts()))
             .map(gst::ClockTime::nseconds);
 
-        let (envelopes, budget, when_full) = {
+        let (envelopes, detections, snapshot, budget, when_full) = {
             let mut state = lock(&self.state);
             let State::Started(started) = &mut *state else {
                 return Err(gst::FlowError::Flushing);
             };
-            let Some(frame) = started.frame else {
+            let Some(info) = started.info.clone() else {
                 gst::element_imp_error!(
                     self,
                     gst::CoreError::Negotiation,
@@ -710,7 +800,7 @@ impl BaseSinkImpl for KvsInferSink {
 
             let events = started.extractor.process(
                 buffer,
-                frame,
+                (info.width(), info.height()),
                 running_ns,
                 envelope::unix_now_ms(),
                 &self.stats,
@@ -729,25 +819,58 @@ impl BaseSinkImpl for KvsInferSink {
                 events.envelopes.len(),
                 events.ts_ms
             );
-            (events.envelopes, started.budget.clone(), started.when_full)
+            let snapshot = started.snapshots.as_mut().and_then(|plan| {
+                plan.schedule.take(events.ts_ms).then(|| SnapshotRequest {
+                    settings: plan.settings,
+                    metadata: SnapshotMetadata {
+                        key: crate::snapshot::snapshot_key(
+                            &plan.prefix,
+                            &plan.camera_id,
+                            events.ts_ms,
+                        ),
+                        camera_id: plan.camera_id.clone(),
+                        ts_ms: events.ts_ms,
+                    },
+                    info: info.clone(),
+                })
+            });
+            (
+                events.envelopes,
+                events.detections,
+                snapshot,
+                started.budget.clone(),
+                started.when_full,
+            )
         };
 
         // Outside the state lock: with when-full=block this waits, and unlock() must get through.
         let event_bytes = envelopes.iter().map(estimated_size).sum();
-        let (events_reservation, snapshot_reservation) =
-            match budget.admit(event_bytes, None, when_full) {
-                Admission::Admitted { events, snapshot } => (events, snapshot),
-                Admission::Flushing => return Err(gst::FlowError::Flushing),
-                Admission::Refused => {
-                    self.drop_events(envelopes.len());
-                    return Ok(gst::FlowSuccess::Ok);
-                }
-            };
+        let (events_reservation, snapshot_reservation) = match budget.admit(
+            event_bytes,
+            snapshot.as_ref().map(|r| r.info.size()),
+            when_full,
+        ) {
+            Admission::Admitted { events, snapshot } => (events, snapshot),
+            Admission::Flushing => return Err(gst::FlowError::Flushing),
+            Admission::Refused => {
+                self.drop_events(envelopes.len());
+                return Ok(gst::FlowSuccess::Ok);
+            }
+        };
+
+        let pending_snapshot = match (snapshot, &snapshot_reservation) {
+            (Some(request), Some(_)) => self.start_snapshot(buffer, request, detections),
+            (Some(_), None) => {
+                self.snapshot_dropped("max-pending-bytes is reached");
+                None
+            }
+            (None, _) => None,
+        };
 
         if let State::Started(started) = &*lock(&self.state) {
             started.dispatcher.submit(Job {
                 envelopes,
-                snapshot: None,
+                snapshot: pending_snapshot,
                 events_reservation: Some(events_reservation),
                 snapshot_reservation,
             });

@@ -22,6 +22,7 @@ use gst::prelude::*;
 mod aws_properties;
 mod delivery_properties;
 mod imp;
+mod snapshot_properties;
 
 glib::wrapper! {
     pub struct KvsInferSink(ObjectSubclass<imp::KvsInferSink>)

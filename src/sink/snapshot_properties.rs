@@ -94,7 +94,9 @@ pub(super) fn set(props: &mut SnapshotProperties, name: &str, value: &glib::Valu
     match name {
         "snapshot" => props.enabled = value.get().unwrap_or(DEFAULT_SNAPSHOT),
         "jpeg-quality" => props.jpeg_quality = value.get().ok(),
-        "snapshot-interval" => props.interval_ms = value.get().unwrap_or(DEFAULT_SNAPSHOT_INTERVAL_MS),
+        "snapshot-interval" => {
+            props.interval_ms = value.get().unwrap_or(DEFAULT_SNAPSHOT_INTERVAL_MS)
+        }
         "snapshot-max-width" => props.max_width = value.get().unwrap_or(DEFAULT_SNAPSHOT_MAX_WIDTH),
         "draw-labels" => props.draw_labels = value.get().unwrap_or(DEFAULT_DRAW_LABELS),
         _ => return false,
@@ -106,7 +108,10 @@ pub(super) fn set(props: &mut SnapshotProperties, name: &str, value: &glib::Valu
 pub(super) fn get(props: &SnapshotProperties, name: &str) -> Option<glib::Value> {
     Some(match name {
         "snapshot" => props.enabled.to_value(),
-        "jpeg-quality" => props.jpeg_quality.unwrap_or(DEFAULT_JPEG_QUALITY).to_value(),
+        "jpeg-quality" => props
+            .jpeg_quality
+            .unwrap_or(DEFAULT_JPEG_QUALITY)
+            .to_value(),
         "snapshot-interval" => props.interval_ms.to_value(),
         "snapshot-max-width" => props.max_width.to_value(),
         "draw-labels" => props.draw_labels.to_value(),
