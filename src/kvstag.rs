@@ -78,6 +78,31 @@ fn truncate(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
+/// The element named `name` in the pipeline that holds `origin`.
+fn find_in_pipeline(origin: &gst::Element, name: &str) -> Option<gst::Element> {
+    use gst::prelude::*;
+
+    let mut top = origin.clone().upcast::<gst::Object>();
+    while let Some(parent) = top.parent() {
+        top = parent;
+    }
+    top.downcast_ref::<gst::Bin>()
+        .and_then(|bin| bin.by_name(name))
+}
+
+/// The named kvssink's `fragment-duration`, when it is already in the pipeline; kvssink's
+/// default otherwise.
+pub fn fragment_duration(origin: &gst::Element, name: &str) -> Duration {
+    use gst::prelude::*;
+
+    find_in_pipeline(origin, name)
+        .filter(|kvssink| kvssink.has_property_with_type("fragment-duration", u32::static_type()))
+        .map(|kvssink| {
+            Duration::from_millis(u64::from(kvssink.property::<u32>("fragment-duration")))
+        })
+        .unwrap_or(DEFAULT_FRAGMENT_DURATION)
+}
+
 /// Sends `events` to the first sink pad of the element named `name` in the pipeline that holds
 /// `origin`. The events are serialized, so this waits for that element's streaming thread:
 /// never call it from a streaming thread.
@@ -88,13 +113,7 @@ pub fn send_to_element(
 ) -> Result<(), String> {
     use gst::prelude::*;
 
-    let mut top = origin.clone().upcast::<gst::Object>();
-    while let Some(parent) = top.parent() {
-        top = parent;
-    }
-    let target = top
-        .downcast_ref::<gst::Bin>()
-        .and_then(|bin| bin.by_name(name))
+    let target = find_in_pipeline(origin, name)
         .ok_or_else(|| format!("no element named '{name}' in the pipeline"))?;
     let pad = target
         .sink_pads()

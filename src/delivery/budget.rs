@@ -158,6 +158,24 @@ impl Budget {
     }
 }
 
+/// What an envelope weighs in the budget, without serializing it on the streaming thread: the
+/// fixed part of its JSON plus its variable strings.
+pub fn envelope_cost(envelope: &crate::envelope::Envelope) -> usize {
+    const FIXED_JSON_BYTES: usize = 256;
+    let payload = &envelope.payload;
+    let extras: usize = payload
+        .extras
+        .iter()
+        .map(|(name, value)| name.len() + value.to_string().len() + 4)
+        .sum();
+    FIXED_JSON_BYTES
+        + envelope.camera_id.len()
+        + envelope.producer.len()
+        + payload.label.len()
+        + payload.event_type.len()
+        + extras
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

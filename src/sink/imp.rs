@@ -4,7 +4,6 @@
 //! GObject glue of `kvsinfersink`: properties, caps, state and the BaseSink virtual methods.
 //! The work lives in `extract`, `delivery` and `destination`.
 
-use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -15,30 +14,24 @@ use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use super::aws_properties;
+use super::core_properties::{self, CoreProperties};
 use super::delivery_properties::{self, DeliveryProperties};
+use super::observer::{SinkObserver, post_warning};
 use super::snapshot_properties::{self, SnapshotProperties};
 use crate::CAT;
 use crate::aws::{self, AwsProperties};
-use crate::delivery::budget::{Admission, Budget, WhenFull};
+use crate::delivery::budget::{self, Admission, Budget, WhenFull};
 use crate::delivery::spool::Spool;
-use crate::delivery::{
-    self as delivery, DeliveryObserver, DeliveryOptions, DestinationTask, Dispatcher, Event, Job,
-};
+use crate::delivery::{self as delivery, DeliveryOptions, DestinationTask, Dispatcher, Job};
 use crate::destination::file::FileDestination;
 use crate::detection::{self, DetectionRules, TypeMap};
-use crate::envelope::{self, TimestampMode};
+use crate::envelope;
 use crate::extract::{self, EventExtractor, SnapshotSchedule};
 use crate::kvstag::{self, FragmentTagger};
 use crate::ratelimit::RateLimiter;
 use crate::snapshot::{EncoderPool, SnapshotJob, SnapshotMetadata, SnapshotSettings};
 use crate::stats::{self, SinkStats};
 
-const DEFAULT_MIN_CONFIDENCE: f64 = 0.0;
-const DEFAULT_DEDUP_WINDOW_MS: u32 = 1000;
-const MAX_DEDUP_WINDOW_MS: u32 = 24 * 60 * 60 * 1000;
-const DEFAULT_TIMESTAMP_MODE: TimestampMode = TimestampMode::Auto;
-const DEFAULT_POST_MESSAGES: bool = false;
-const DEFAULT_FLUSH_TIMEOUT_MS: u32 = 10_000;
 /// How long stopping waits for deliveries still in flight: a state change must return promptly.
 const STOP_TIMEOUT: Duration = Duration::from_secs(1);
 /// Events written to the local directory in one append and one sync, at most.
@@ -53,44 +46,13 @@ const FORMATS: [gst_video::VideoFormat; 17] = {
     ]
 };
 
-#[derive(Debug, Clone)]
+/// Every property, by group: each group's file declares, stores and reads its own.
+#[derive(Debug, Clone, Default)]
 struct Settings {
-    camera_id: Option<String>,
-    producer: String,
-    type_map: String,
-    min_confidence: f64,
-    labels: String,
-    dedup_window_ms: u32,
-    timestamp_mode: TimestampMode,
-    output_dir: Option<PathBuf>,
-    post_messages: bool,
-    flush_timeout_ms: u32,
-    kvssink_name: Option<String>,
-    /// Every AWS property, see `aws_properties`.
+    core: CoreProperties,
     aws: AwsProperties,
     delivery: DeliveryProperties,
     snapshot: SnapshotProperties,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            camera_id: None,
-            producer: envelope::DEFAULT_PRODUCER.to_string(),
-            type_map: detection::DEFAULT_TYPE_MAP.to_string(),
-            min_confidence: DEFAULT_MIN_CONFIDENCE,
-            labels: String::new(),
-            dedup_window_ms: DEFAULT_DEDUP_WINDOW_MS,
-            timestamp_mode: DEFAULT_TIMESTAMP_MODE,
-            output_dir: None,
-            post_messages: DEFAULT_POST_MESSAGES,
-            flush_timeout_ms: DEFAULT_FLUSH_TIMEOUT_MS,
-            kvssink_name: None,
-            aws: AwsProperties::default(),
-            delivery: DeliveryProperties::default(),
-            snapshot: SnapshotProperties::default(),
-        }
-    }
 }
 
 struct Started {
@@ -156,7 +118,7 @@ impl KvsInferSink {
         let settings_error =
             |message: String| gst::error_msg!(gst::LibraryError::Settings, ("{message}"));
 
-        let Some(camera_id) = settings.camera_id.clone() else {
+        let Some(camera_id) = settings.core.camera_id.clone() else {
             return Err(settings_error(
                 "Property 'camera-id' is required: set it to the camera's name (letters, digits, \
                  '.', '_', '-')"
@@ -164,11 +126,11 @@ impl KvsInferSink {
             ));
         };
         extract::validate_camera_id(&camera_id).map_err(settings_error)?;
-        let type_map = TypeMap::parse(&settings.type_map)
+        let type_map = TypeMap::parse(&settings.core.type_map)
             .map_err(|err| settings_error(format!("Property 'type-map' is invalid: {err}")))?;
 
         let mut destinations = Vec::new();
-        if let Some(dir) = &settings.output_dir {
+        if let Some(dir) = &settings.core.output_dir {
             let file = FileDestination::open(dir).map_err(|err| {
                 gst::error_msg!(
                     gst::ResourceError::OpenWrite,
@@ -196,10 +158,7 @@ impl KvsInferSink {
                 ("Cannot start the delivery runtime: {err}")
             )
         })?;
-        let observer = Arc::new(SinkObserver {
-            sink: self.obj().downgrade(),
-            warnings: Mutex::default(),
-        });
+        let observer = Arc::new(SinkObserver::new(&*self.obj()));
         let spool = match &settings.delivery.spool_dir {
             Some(dir) => {
                 let mask = destinations.iter().fold(0, |mask, d| mask | d.bit());
@@ -225,7 +184,7 @@ impl KvsInferSink {
         let options = DeliveryOptions {
             spool,
             dead_letter_dir: delivery::dead_letter_dir(
-                settings.output_dir.as_deref(),
+                settings.core.output_dir.as_deref(),
                 settings.delivery.spool_dir.as_deref(),
             ),
             sink_stats: self.stats.clone(),
@@ -250,16 +209,16 @@ impl KvsInferSink {
 
         let rules = DetectionRules {
             type_map,
-            min_confidence: settings.min_confidence,
-            labels: DetectionRules::parse_labels(&settings.labels),
+            min_confidence: settings.core.min_confidence,
+            labels: DetectionRules::parse_labels(&settings.core.labels),
         };
         Ok(Started {
             extractor: EventExtractor::new(
                 camera_id,
-                settings.producer.clone(),
-                u64::from(settings.dedup_window_ms),
+                settings.core.producer.clone(),
+                u64::from(settings.core.dedup_window_ms),
                 rules,
-                settings.timestamp_mode,
+                settings.core.timestamp_mode,
             ),
             dispatcher: Dispatcher::start(runtime, destinations, observer, linker, options),
             budget: Budget::new(budget_bytes),
@@ -267,29 +226,12 @@ impl KvsInferSink {
             info: None,
             snapshots,
             warnings: RateLimiter::default(),
-            flush_timeout: Duration::from_millis(u64::from(settings.flush_timeout_ms)),
-            fragment_tags: settings.kvssink_name.clone().map(|name| {
-                let duration = self.kvssink_fragment_duration(&name);
+            flush_timeout: Duration::from_millis(u64::from(settings.core.flush_timeout_ms)),
+            fragment_tags: settings.core.kvssink_name.clone().map(|name| {
+                let duration = kvstag::fragment_duration(self.obj().upcast_ref(), &name);
                 (name, FragmentTagger::new(duration))
             }),
         })
-    }
-
-    /// The named kvssink's `fragment-duration`, when it is already in the pipeline.
-    fn kvssink_fragment_duration(&self, name: &str) -> Duration {
-        let mut top = self.obj().clone().upcast::<gst::Object>();
-        while let Some(parent) = top.parent() {
-            top = parent;
-        }
-        top.downcast_ref::<gst::Bin>()
-            .and_then(|bin| bin.by_name(name))
-            .filter(|kvssink| {
-                kvssink.has_property_with_type("fragment-duration", u32::static_type())
-            })
-            .map(|kvssink| {
-                Duration::from_millis(u64::from(kvssink.property::<u32>("fragment-duration")))
-            })
-            .unwrap_or(kvstag::DEFAULT_FRAGMENT_DURATION)
     }
 
     /// Tags the kvssink's current fragment with new events, from a worker thread: the event is
@@ -363,16 +305,17 @@ impl KvsInferSink {
     /// A bus warning of `kind`, at most one per interval, from the streaming thread.
     fn warn_limited(&self, kind: &'static str, message: &str) {
         gst::debug!(CAT, imp = self, "{message}");
-        let held_back = match &mut *lock(&self.state) {
-            State::Started(started) => started.warnings.allow(kind, Instant::now()),
-            State::Stopped => None,
-        };
-        if let Some(held_back) = held_back {
-            gst::warning!(CAT, imp = self, "{message}");
-            gst::element_imp_warning!(
-                self,
+        if let State::Started(started) = &mut *lock(&self.state) {
+            let details = gst::Structure::builder("kvsinfer-degraded")
+                .field("kind", kind)
+                .build();
+            post_warning(
+                self.obj().upcast_ref(),
+                &mut started.warnings,
+                kind,
                 gst::ResourceError::NoSpaceLeft,
-                ("{message} ({held_back} more held back)")
+                message,
+                details,
             );
         }
     }
@@ -398,127 +341,18 @@ impl KvsInferSink {
         if rejection.is_filter() {
             return;
         }
-        let Some(held_back) = started.warnings.allow(rejection.reason(), Instant::now()) else {
-            return;
-        };
-
-        let more = match held_back {
-            0 => String::new(),
-            n => format!(" ({n} more since the last warning)"),
-        };
-        gst::warning!(
-            CAT,
-            imp = self,
-            "Skipped region {label:?}: {rejection}{more}"
-        );
-        gst::element_imp_warning!(
-            self,
+        let details = gst::Structure::builder("kvsinfer-rejected")
+            .field("reason", rejection.reason())
+            .field("label", label)
+            .build();
+        post_warning(
+            self.obj().upcast_ref(),
+            &mut started.warnings,
+            rejection.reason(),
             gst::StreamError::Format,
-            ("Skipped detection {label:?}: {rejection}{more}"),
-            details: gst::Structure::builder("kvsinfer-rejected")
-                .field("reason", rejection.reason())
-                .field("label", label)
-                .build()
+            &format!("Skipped detection {label:?}: {rejection}"),
+            details,
         );
-    }
-}
-
-/// What an envelope weighs in the pending budget, without serializing it on the streaming
-/// thread: the fixed part of the JSON plus the variable strings.
-fn estimated_size(envelope: &envelope::Envelope) -> usize {
-    const FIXED_JSON_BYTES: usize = 256;
-    let payload = &envelope.payload;
-    let extras: usize = payload
-        .extras
-        .iter()
-        .map(|(k, v)| k.len() + v.to_string().len() + 4)
-        .sum();
-    FIXED_JSON_BYTES
-        + envelope.camera_id.len()
-        + envelope.producer.len()
-        + payload.label.len()
-        + payload.event_type.len()
-        + extras
-}
-
-/// Reports delivery outcomes on the sink's bus, from the worker threads.
-struct SinkObserver {
-    sink: glib::WeakRef<super::KvsInferSink>,
-    warnings: Mutex<RateLimiter>,
-}
-
-impl SinkObserver {
-    /// A bus warning of `kind`, at most one per interval.
-    fn warn(
-        &self,
-        sink: &super::KvsInferSink,
-        kind: &'static str,
-        message: &str,
-        details: gst::Structure,
-    ) {
-        let Some(held_back) = lock(&self.warnings).allow(kind, Instant::now()) else {
-            return;
-        };
-        let more = match held_back {
-            0 => String::new(),
-            n => format!(" ({n} more since the last warning)"),
-        };
-        gst::element_warning!(sink, gst::ResourceError::Write, ("{message}{more}"), details: details);
-    }
-}
-
-impl DeliveryObserver for SinkObserver {
-    fn degraded(&self, kind: &'static str, message: &str) {
-        let Some(sink) = self.sink.upgrade() else {
-            return;
-        };
-        gst::warning!(CAT, obj = sink, "{kind}: {message}");
-        let details = gst::Structure::builder("kvsinfer-degraded")
-            .field("kind", kind)
-            .build();
-        self.warn(&sink, kind, message, details);
-    }
-
-    fn delivered(&self, event: &Event) {
-        let Some(sink) = self.sink.upgrade() else {
-            return;
-        };
-        let imp = sink.imp();
-        if !lock(&imp.settings).post_messages {
-            return;
-        }
-
-        let payload = &event.envelope.payload;
-        let bbox = gst::Array::new(payload.bbox.iter().map(|v| v.to_send_value()));
-        let structure = gst::Structure::builder("kvsinfer-event")
-            .field("event-id", &event.envelope.event_id)
-            .field("camera-id", &event.envelope.camera_id)
-            .field("ts-ms", payload.ts_ms)
-            .field("type", &payload.event_type)
-            .field("label", &payload.label)
-            .field("conf", payload.conf)
-            .field("bbox", bbox)
-            .build();
-        let _ = sink.post_message(gst::message::Element::builder(structure).src(&sink).build());
-    }
-
-    fn dead_lettered(&self, destination: &'static str, event: &Event, reason: &str) {
-        let Some(sink) = self.sink.upgrade() else {
-            return;
-        };
-        let id = &event.envelope.event_id;
-        gst::warning!(
-            CAT,
-            obj = sink,
-            "Event {id} dead-lettered by {destination}: {reason}"
-        );
-
-        let details = gst::Structure::builder("kvsinfer-dead-letter")
-            .field("destination", destination)
-            .field("event-id", id)
-            .build();
-        let message = format!("Event {id} could not be delivered to {destination}: {reason}");
-        self.warn(&sink, destination, &message, details);
     }
 }
 
@@ -533,72 +367,6 @@ impl ObjectImpl for KvsInferSink {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             vec![
-                glib::ParamSpecString::builder("camera-id")
-                    .nick("Camera ID")
-                    .blurb("Name of the camera, required: letters, digits, '.', '_', '-', at most 128 bytes")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("producer")
-                    .nick("Producer")
-                    .blurb("Producer string written in every envelope")
-                    .default_value(Some(envelope::DEFAULT_PRODUCER))
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("type-map")
-                    .nick("Type Map")
-                    .blurb("Comma-separated label:type pairs naming the event type of a label")
-                    .default_value(Some(detection::DEFAULT_TYPE_MAP))
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecDouble::builder("min-confidence")
-                    .nick("Minimum Confidence")
-                    .blurb("Detections below this confidence are ignored")
-                    .minimum(0.0)
-                    .maximum(1.0)
-                    .default_value(DEFAULT_MIN_CONFIDENCE)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("labels")
-                    .nick("Labels")
-                    .blurb("Comma-separated labels to keep, empty = every label")
-                    .default_value(Some(""))
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("dedup-window")
-                    .nick("Dedup Window")
-                    .blurb("Window in ms within which an object yields one event")
-                    .minimum(1)
-                    .maximum(MAX_DEDUP_WINDOW_MS)
-                    .default_value(DEFAULT_DEDUP_WINDOW_MS)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default("timestamp-mode", DEFAULT_TIMESTAMP_MODE)
-                    .nick("Timestamp Mode")
-                    .blurb("Where an event's ts_ms comes from")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("output-dir")
-                    .nick("Output Directory")
-                    .blurb("Local directory receiving events.jsonl, unset = no local output")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecBoolean::builder("post-messages")
-                    .nick("Post Messages")
-                    .blurb("Post a kvsinfer-event element message for every delivered event")
-                    .default_value(DEFAULT_POST_MESSAGES)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt::builder("flush-timeout")
-                    .nick("Flush Timeout")
-                    .blurb("How long EOS waits for pending deliveries, in ms, 0 = not at all")
-                    .default_value(DEFAULT_FLUSH_TIMEOUT_MS)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("kvssink-name")
-                    .nick("kvssink Name")
-                    .blurb("Name of a kvssink in the pipeline whose fragments get a tag per event, unset = none")
-                    .mutable_ready()
-                    .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb("Counters of frames, detections, rejections, events and deliveries")
@@ -606,6 +374,7 @@ impl ObjectImpl for KvsInferSink {
                     .build(),
             ]
             .into_iter()
+            .chain(core_properties::specs())
             .chain(aws_properties::specs())
             .chain(delivery_properties::specs())
             .chain(snapshot_properties::specs())
@@ -615,75 +384,30 @@ impl ObjectImpl for KvsInferSink {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let mut settings = lock(&self.settings);
-        let text = || value.get::<Option<String>>().ok().flatten();
-        if delivery_properties::set(&mut settings.delivery, pspec.name(), value)
-            || snapshot_properties::set(&mut settings.snapshot, pspec.name(), value)
-        {
-            gst::debug!(CAT, imp = self, "Set property '{}'", pspec.name());
-            return;
+        let settings = &mut *lock(&self.settings);
+        let name = pspec.name();
+        let known = core_properties::set(&mut settings.core, name, value)
+            || aws_properties::set(&mut settings.aws, name, value)
+            || delivery_properties::set(&mut settings.delivery, name, value)
+            || snapshot_properties::set(&mut settings.snapshot, name, value);
+        match known {
+            // The name only: some values are secrets.
+            true => gst::debug!(CAT, imp = self, "Set property '{name}'"),
+            false => gst::warning!(CAT, imp = self, "Property '{name}' cannot be set"),
         }
-        if aws_properties::set(&mut settings.aws, pspec.name(), value) {
-            // The name only: some of these values are secrets.
-            gst::debug!(CAT, imp = self, "Set property '{}'", pspec.name());
-            return;
-        }
-        match pspec.name() {
-            "camera-id" => settings.camera_id = text(),
-            "producer" => settings.producer = text().unwrap_or_default(),
-            "type-map" => settings.type_map = text().unwrap_or_default(),
-            "min-confidence" => {
-                settings.min_confidence = value.get().unwrap_or(DEFAULT_MIN_CONFIDENCE)
-            }
-            "labels" => settings.labels = text().unwrap_or_default(),
-            "dedup-window" => {
-                settings.dedup_window_ms = value.get().unwrap_or(DEFAULT_DEDUP_WINDOW_MS)
-            }
-            "timestamp-mode" => {
-                settings.timestamp_mode = value.get().unwrap_or(DEFAULT_TIMESTAMP_MODE)
-            }
-            "output-dir" => settings.output_dir = text().map(PathBuf::from),
-            "post-messages" => {
-                settings.post_messages = value.get().unwrap_or(DEFAULT_POST_MESSAGES)
-            }
-            "kvssink-name" => settings.kvssink_name = text(),
-            "flush-timeout" => {
-                settings.flush_timeout_ms = value.get().unwrap_or(DEFAULT_FLUSH_TIMEOUT_MS)
-            }
-            other => gst::warning!(CAT, imp = self, "Property '{other}' cannot be set"),
-        }
-        gst::debug!(CAT, imp = self, "Set property '{}'", pspec.name());
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        if pspec.name() == "stats" {
+        let name = pspec.name();
+        if name == "stats" {
             return self.stats_structure().to_value();
         }
         let settings = lock(&self.settings);
-        if let Some(value) = aws_properties::get(&settings.aws, pspec.name())
-            .or_else(|| delivery_properties::get(&settings.delivery, pspec.name()))
-            .or_else(|| snapshot_properties::get(&settings.snapshot, pspec.name()))
-        {
-            return value;
-        }
-        match pspec.name() {
-            "camera-id" => settings.camera_id.to_value(),
-            "producer" => settings.producer.to_value(),
-            "type-map" => settings.type_map.to_value(),
-            "min-confidence" => settings.min_confidence.to_value(),
-            "labels" => settings.labels.to_value(),
-            "dedup-window" => settings.dedup_window_ms.to_value(),
-            "timestamp-mode" => settings.timestamp_mode.to_value(),
-            "output-dir" => settings
-                .output_dir
-                .as_ref()
-                .map(|dir| dir.display().to_string())
-                .to_value(),
-            "post-messages" => settings.post_messages.to_value(),
-            "flush-timeout" => settings.flush_timeout_ms.to_value(),
-            "kvssink-name" => settings.kvssink_name.to_value(),
-            _ => pspec.default_value().clone(),
-        }
+        core_properties::get(&settings.core, name)
+            .or_else(|| aws_properties::get(&settings.aws, name))
+            .or_else(|| delivery_properties::get(&settings.delivery, name))
+            .or_else(|| snapshot_properties::get(&settings.snapshot, name))
+            .unwrap_or_else(|| pspec.default_value().clone())
     }
 
     fn constructed(&self) {
@@ -844,7 +568,7 @@ impl BaseSinkImpl for KvsInferSink {
         };
 
         // Outside the state lock: with when-full=block this waits, and unlock() must get through.
-        let event_bytes = envelopes.iter().map(estimated_size).sum();
+        let event_bytes = envelopes.iter().map(budget::envelope_cost).sum();
         let (events_reservation, snapshot_reservation) = match budget.admit(
             event_bytes,
             snapshot.as_ref().map(|r| r.info.size()),

@@ -20,8 +20,10 @@ use gst::glib;
 use gst::prelude::*;
 
 mod aws_properties;
+mod core_properties;
 mod delivery_properties;
 mod imp;
+mod observer;
 mod snapshot_properties;
 
 glib::wrapper! {
