@@ -4,7 +4,7 @@
 //! Snapshot encoding against GStreamer's own elements, one core each, same frames, quality 90.
 //!
 //! Run with `cargo bench --bench snapshot`. The picture is `KVSINFER_BENCH_IMAGE` (any image
-//! GStreamer decodes; default `/tmp/astronaut.png`) scaled to 1920x1080; `KVSINFER_BENCH_FRAMES`
+//! GStreamer decodes; default the test command's cached `astronaut.png`) scaled to 1920x1080; `KVSINFER_BENCH_FRAMES`
 //! sets the frames per case (default 100).
 
 use std::time::{Duration, Instant};
@@ -17,7 +17,8 @@ use gstkvsinfer::snapshot::{SnapshotSettings, annotate_jpeg};
 const WIDTH: u32 = 1920;
 const HEIGHT: u32 = 1080;
 const QUALITY: u8 = 90;
-const DEFAULT_IMAGE: &str = "/tmp/astronaut.png";
+/// Where the test command caches scikit-image's astronaut photo, below the media cache.
+const DEFAULT_IMAGE: &str = "kvsinfer/media/astronaut.png";
 const DEFAULT_FRAMES: usize = 100;
 /// Frames encoded before timing starts, so that caches, converters and allocators are warm.
 const WARM_UP_FRAMES: usize = 5;
@@ -173,7 +174,11 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 fn main() -> BenchResult<()> {
     gst::init()?;
-    let path = std::env::var("KVSINFER_BENCH_IMAGE").unwrap_or_else(|_| DEFAULT_IMAGE.into());
+    let path = std::env::var("KVSINFER_BENCH_IMAGE").unwrap_or_else(|_| {
+        let cache = std::env::var("XDG_CACHE_HOME")
+            .unwrap_or_else(|_| format!("{}/.cache", std::env::var("HOME").unwrap_or_default()));
+        format!("{cache}/{DEFAULT_IMAGE}")
+    });
     let frames = std::env::var("KVSINFER_BENCH_FRAMES")
         .ok()
         .and_then(|frames| frames.parse().ok())
