@@ -3,10 +3,18 @@
 # and a real photo, and recorded weapon, fire, smoke and licence-plate detections replayed over
 # real footage, all into a local directory, then a summary of what came out.
 #
-#   bash scripts/demo.sh [OUTPUT_DIR]      (default: ./out, emptied first)
+#   bash scripts/demo.sh [--aws] [OUTPUT_DIR]      (default: ./out, emptied first)
+#
+# With --aws the replayed events and snapshots also go to Kinesis, S3 and DynamoDB in the local
+# AWS emulator (no account needed), and what the emulator holds is read back and printed.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
+AWS=false
+if [ "${1:-}" = "--aws" ]; then
+  AWS=true
+  shift
+fi
 OUT=$(realpath -m "${1:-out}")
 
 install_debian_packages
@@ -31,9 +39,24 @@ run filesrc location="$MEDIA/Megamind.avi" ! decodebin ! videoconvert \
 run filesrc location="$MEDIA/astronaut.png" ! pngdec ! imagefreeze num-buffers=30 \
   ! videoconvert ! facedetect display=false ! kvsinfersink camera-id=astronaut output-dir="$OUT"
 
+AWS_PROPERTIES=()
+if $AWS; then
+  scripts/emulator.sh start >/dev/null
+  trap 'scripts/emulator.sh stop >/dev/null' EXIT
+  # shellcheck disable=SC1091
+  source "$KVSINFER_CACHE/emulator.env"
+  log "Provisioning the stream, bucket and table in the emulator at $KVSINFER_EMULATOR"
+  cargo run --release --quiet --example provision -- --stream detection-events --shards 1 \
+    --bucket detection-snapshots --table events-table --region us-east-1 \
+    --endpoint-uri "$KVSINFER_EMULATOR"
+  AWS_PROPERTIES=(kinesis-stream=detection-events s3-bucket=detection-snapshots
+    dynamodb-table=events-table endpoint-uri="$KVSINFER_EMULATOR" force-path-style=true
+    region=us-east-1 access-key=testing secret-access-key=testing)
+fi
+
 run filesrc location="$MEDIA/vtest.avi" ! decodebin ! videoconvert \
   ! kvsinferreplay location="$ROOT/examples/replay/vtest-detections.jsonl" \
-  ! kvsinfersink camera-id=vtest output-dir="$OUT"
+  ! kvsinfersink camera-id=vtest output-dir="$OUT" "${AWS_PROPERTIES[@]}"
 
 python3 - "$OUT" <<'PY'
 import collections, json, os, sys
@@ -49,3 +72,44 @@ if events:
     print("\nfirst envelope:")
     print(json.dumps(events[0], indent=2))
 PY
+
+if $AWS; then
+  log "Reading back what the emulator holds"
+  # boto3 comes with moto in the emulator's virtual environment.
+  "$KVSINFER_CACHE/venv/bin/python" - "$KVSINFER_EMULATOR" <<'PY'
+import json, sys
+import boto3
+endpoint = sys.argv[1]
+kw = dict(endpoint_url=endpoint, region_name="us-east-1",
+          aws_access_key_id="testing", aws_secret_access_key="testing")
+kinesis, s3, ddb = (boto3.client(n, **kw) for n in ("kinesis", "s3", "dynamodb"))
+
+shard = kinesis.list_shards(StreamName="detection-events")["Shards"][0]["ShardId"]
+it = kinesis.get_shard_iterator(StreamName="detection-events", ShardId=shard,
+                                ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+records = []
+while it:
+    out = kinesis.get_records(ShardIterator=it, Limit=1000)
+    records += out["Records"]
+    if not out["Records"]:
+        break
+    it = out.get("NextShardIterator")
+types = {}
+for r in records:
+    t = json.loads(r["Data"])["payload"]["type"]
+    types[t] = types.get(t, 0) + 1
+print(f"Kinesis detection-events: {len(records)} records {types}")
+
+objects = s3.list_objects_v2(Bucket="detection-snapshots").get("Contents", [])
+print(f"S3 detection-snapshots: {len(objects)} snapshots")
+for o in objects[:3]:
+    head = s3.head_object(Bucket="detection-snapshots", Key=o["Key"])
+    print(f"  {o['Key']}  {o['Size']} bytes  {head['ContentType']}  {head['Metadata']}")
+
+items = ddb.scan(TableName="events-table")["Items"]
+print(f"DynamoDB events-table: {len(items)} items")
+if items:
+    first = sorted(items, key=lambda i: int(i["ts_ms"]["N"]))[0]
+    print("  " + json.dumps(first))
+PY
+fi
