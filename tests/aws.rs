@@ -491,3 +491,61 @@ fn secrets_never_reach_the_debug_log() {
     );
     assert!(!logged.contains("value-in-log-test"), "{logged}");
 }
+
+#[test]
+fn element_uploads_its_own_annotated_snapshot_to_s3() {
+    let bucket = new_bucket();
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(|sink| {
+        configure(sink, &emulator());
+        sink.set_property("s3-bucket", &bucket);
+        sink.set_property("s3-prefix", "shots");
+        sink.set_property("jpeg-quality", 75u32);
+        sink.set_property("output-dir", dir.path().to_str().unwrap());
+    });
+    h.play();
+    h.push(frame(BASE_TS_MS, "knife", 0.87)).unwrap();
+    assert!(h.push_event(gst::event::Eos::new()));
+    wait_settled(&h.element().unwrap(), Duration::from_secs(20));
+
+    let lines = read_lines(dir.path());
+    assert_eq!(lines.len(), 1);
+    let envelope: serde_json::Value = serde_json::from_slice(&lines[0]).unwrap();
+    let key = format!("shots/cam1/{BASE_TS_MS}.jpg");
+    assert_eq!(envelope["snapshot"]["bucket"], bucket.as_str());
+    assert_eq!(envelope["snapshot"]["key"], key.as_str());
+
+    // The same JPEG in the bucket, behind the presigned URL and in the local directory.
+    let clients = clients(&emulator());
+    let (body, metadata) = block_on(async {
+        let object = clients
+            .s3()
+            .await
+            .get_object()
+            .bucket(&bucket)
+            .key(&key)
+            .send()
+            .await
+            .unwrap();
+        let metadata = object.metadata().cloned().unwrap_or_default();
+        (
+            object.body.collect().await.unwrap().into_bytes().to_vec(),
+            metadata,
+        )
+    });
+    assert_eq!(body, std::fs::read(dir.path().join(&key)).unwrap());
+    let url = envelope["snapshot"]["url"].as_str().unwrap();
+    assert_eq!(http_get(url), (200, body.clone()));
+    assert_eq!(metadata["jpeg_quality"], "75");
+    assert_eq!(metadata["frame_shape"], format!("{HEIGHT}x{WIDTH}"));
+
+    let image = turbojpeg::decompress(&body, turbojpeg::PixelFormat::RGB).unwrap();
+    assert_eq!(
+        (image.width, image.height),
+        (WIDTH as usize, HEIGHT as usize)
+    );
+    // The knife's box (4, 6, 20, 10) is drawn in weapon red: its bottom edge at y = 15.
+    let at = (15 * image.width + 14) * 3;
+    let [r, g, b] = [image.pixels[at], image.pixels[at + 1], image.pixels[at + 2]];
+    assert!(r > 150 && g < 110 && b < 110, "({r}, {g}, {b})");
+}
