@@ -41,14 +41,17 @@ run filesrc location="$MEDIA/astronaut.png" ! pngdec ! imagefreeze num-buffers=3
 
 AWS_PROPERTIES=()
 if $AWS; then
+  # An emulator that was already running is left running; one started here is stopped.
+  scripts/emulator.sh status || trap 'scripts/emulator.sh stop >/dev/null' EXIT
   scripts/emulator.sh start >/dev/null
-  trap 'scripts/emulator.sh stop >/dev/null' EXIT
   # shellcheck disable=SC1091
   source "$KVSINFER_CACHE/emulator.env"
   log "Provisioning the stream, bucket and table in the emulator at $KVSINFER_EMULATOR"
-  cargo run --release --quiet --example provision -- --stream detection-events --shards 1 \
-    --bucket detection-snapshots --table events-table --region us-east-1 \
-    --endpoint-uri "$KVSINFER_EMULATOR"
+  # The emulator takes any credentials; these keep the SDK from looking for real ones.
+  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
+    cargo run --release --quiet --example provision -- --stream detection-events --shards 1 \
+      --bucket detection-snapshots --table events-table --region us-east-1 \
+      --endpoint-uri "$KVSINFER_EMULATOR"
   AWS_PROPERTIES=(kinesis-stream=detection-events s3-bucket=detection-snapshots
     dynamodb-table=events-table endpoint-uri="$KVSINFER_EMULATOR" force-path-style=true
     region=us-east-1 access-key=testing secret-access-key=testing)

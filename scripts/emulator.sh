@@ -6,6 +6,7 @@
 #
 #   scripts/emulator.sh start   # prints the endpoint, writes $CACHE/emulator.env
 #   scripts/emulator.sh stop
+#   scripts/emulator.sh status  # exit status 0 while it runs
 #
 # The env file holds `export KVSINFER_EMULATOR=http://127.0.0.1:PORT`; source it before
 # `cargo test` so the AWS tests know where the emulator listens.
@@ -90,5 +91,6 @@ stop() {
 case "${1:-}" in
 start) start ;;
 stop) stop ;;
-*) die "usage: $0 start|stop" ;;
+status) running ;;
+*) die "usage: $0 start|stop|status" ;;
 esac

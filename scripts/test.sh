@@ -9,8 +9,9 @@ install_debian_packages
 fetch_astronaut
 
 if [ -x scripts/emulator.sh ]; then
+  # An emulator that was already running is left running; one started here is stopped.
+  scripts/emulator.sh status || trap 'scripts/emulator.sh stop' EXIT
   scripts/emulator.sh start
-  trap 'scripts/emulator.sh stop' EXIT
   # shellcheck disable=SC1091
   source "$KVSINFER_CACHE/emulator.env"
 fi
