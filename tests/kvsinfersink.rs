@@ -13,7 +13,7 @@ use gst_video::VideoRegionOfInterestMeta;
 use serde_json::{Value, json};
 
 mod common;
-use common::{astronaut, events_file, init, read_events, run_to_eos};
+use common::{events_file, facedetect_on_astronaut, init, read_events, run_to_eos};
 
 const WIDTH: u32 = 640;
 const HEIGHT: u32 = 480;
@@ -680,15 +680,7 @@ fn videotestsrc_pipeline_runs_to_eos() {
 #[test]
 fn facedetect_on_a_real_photo_yields_a_face_event() {
     let dir = tempfile::tempdir().unwrap();
-    run_to_eos(
-        &format!(
-            "filesrc location={} ! pngdec ! imagefreeze num-buffers=1 ! videoconvert \
-             ! facedetect display=false ! kvsinfersink camera-id=astronaut output-dir={}",
-            astronaut().display(),
-            dir.path().display()
-        ),
-        Duration::from_secs(30),
-    );
+    facedetect_on_astronaut(dir.path());
 
     let events = read_events(dir.path());
     assert_eq!(events.len(), 1, "{events:?}");

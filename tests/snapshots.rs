@@ -4,7 +4,6 @@
 //! Snapshots made by the element: the JPEG next to `events.jsonl`, decoded and looked at.
 
 use std::path::Path;
-use std::time::Duration;
 
 use gst::prelude::*;
 use gst_check::Harness;
@@ -12,7 +11,7 @@ use gst_video::VideoRegionOfInterestMeta;
 use serde_json::Value;
 
 mod common;
-use common::{astronaut, init, read_events, run_to_eos};
+use common::{facedetect_on_astronaut, init, read_events};
 
 const WIDTH: u32 = 320;
 const HEIGHT: u32 = 240;
@@ -289,15 +288,7 @@ fn a_small_upstream_buffer_pool_never_runs_dry() {
 #[test]
 fn facedetect_snapshot_shows_the_box_around_the_face() {
     let dir = tempfile::tempdir().unwrap();
-    run_to_eos(
-        &format!(
-            "filesrc location={} ! pngdec ! imagefreeze num-buffers=1 ! videoconvert \
-             ! facedetect display=false ! kvsinfersink camera-id=astronaut output-dir={}",
-            astronaut().display(),
-            dir.path().display()
-        ),
-        Duration::from_secs(30),
-    );
+    facedetect_on_astronaut(dir.path());
 
     let (events, jpeg) = only_snapshot(dir.path());
     assert_eq!((jpeg.width, jpeg.height), (512, 512));

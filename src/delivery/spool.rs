@@ -231,13 +231,7 @@ impl Spool {
         for (seq, record) in &records {
             batch.insert(&self.events, seq.to_be_bytes(), record.as_slice());
         }
-        batch
-            .commit()
-            .map_err(|err| format!("spool write failed: {err}"))?;
-        self.db
-            .persist(PersistMode::Buffer)
-            .map_err(|err| format!("spool write failed: {err}"))?;
-        self.dirty.store(true, Ordering::Relaxed);
+        self.commit_to_kernel(batch)?;
 
         let mut pending = self.lock();
         for ((seq, record), envelope) in records.iter().zip(envelopes) {
@@ -297,12 +291,15 @@ impl Spool {
         pending.bytes += value.len() as u64;
         drop(pending);
 
-        batch
-            .commit()
-            .map_err(|err| format!("spool write failed: {err}"))?;
-        self.db
-            .persist(PersistMode::Buffer)
-            .map_err(|err| format!("spool write failed: {err}"))?;
+        self.commit_to_kernel(batch)
+    }
+
+    /// Commits `batch` and hands it to the kernel, so that a killed process cannot lose it; the
+    /// disk sync is left to [`Spool::sync`].
+    fn commit_to_kernel(&self, batch: fjall::OwnedWriteBatch) -> Result<(), String> {
+        let failed = |err: fjall::Error| format!("spool write failed: {err}");
+        batch.commit().map_err(failed)?;
+        self.db.persist(PersistMode::Buffer).map_err(failed)?;
         self.dirty.store(true, Ordering::Relaxed);
         Ok(())
     }

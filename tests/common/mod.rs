@@ -102,3 +102,16 @@ pub fn media(name: &str) -> PathBuf {
 pub fn astronaut() -> PathBuf {
     media("astronaut.png")
 }
+
+/// OpenCV's facedetect on one frame of the astronaut photo, into `kvsinfersink` writing to `out`.
+pub fn facedetect_on_astronaut(out: &Path) {
+    run_to_eos(
+        &format!(
+            "filesrc location={} ! pngdec ! imagefreeze num-buffers=1 ! videoconvert \
+             ! facedetect display=false ! kvsinfersink camera-id=astronaut output-dir={}",
+            astronaut().display(),
+            out.display()
+        ),
+        Duration::from_secs(30),
+    );
+}
