@@ -19,19 +19,21 @@ pub fn aws_tasks(aws: &AwsDestinations) -> (Vec<DestinationTask>, Option<Arc<dyn
     let mut tasks = Vec::new();
     let mut linker: Option<Arc<dyn SnapshotLinker>> = None;
     if let Some(settings) = &aws.kinesis {
-        let destination = kinesis::KinesisDestination::new(settings.clone());
+        let destination =
+            kinesis::KinesisDestination::new(settings.clone()).retry_until_delivered(aws.spooled);
         let batch_size = destination.batch_size();
         tasks.push(DestinationTask::new(destination, batch_size));
     }
     if let Some(settings) = &aws.s3 {
         tasks.push(DestinationTask::new(
-            s3::S3Destination::new(settings),
+            s3::S3Destination::new(settings).retry_until_delivered(aws.spooled),
             s3::S3_MAX_BATCH,
         ));
         linker = Some(Arc::new(s3::S3Linker::new(settings)));
     }
     if let Some(settings) = &aws.dynamodb {
-        let destination = dynamodb::DynamoDbDestination::new(settings.clone());
+        let destination =
+            dynamodb::DynamoDbDestination::new(settings.clone()).retry_until_delivered(aws.spooled);
         tasks.push(DestinationTask::new(
             destination,
             dynamodb::DYNAMODB_MAX_BATCH,

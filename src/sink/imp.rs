@@ -158,7 +158,8 @@ impl KvsInferSink {
             destinations.push(DestinationTask::new(file, FILE_MAX_BATCH));
         }
         // Settings only: clients are built, and credentials resolved, by the delivery tasks.
-        let aws = aws::resolve(&settings.aws, &aws::process_env).map_err(settings_error)?;
+        let mut aws = aws::resolve(&settings.aws, &aws::process_env).map_err(settings_error)?;
+        aws.spooled = settings.delivery.spool_dir.is_some();
         gst::debug!(CAT, imp = self, "AWS destinations: {aws:?}");
         let (aws_tasks, linker) = crate::destination::aws_tasks(&aws);
         destinations.extend(aws_tasks);
