@@ -514,3 +514,224 @@ fn sigkill_mid_stream_loses_no_accepted_event() {
         accepted.len()
     );
 }
+
+/// The endpoint takes connections and never answers: frames keep their pace, EOS returns
+/// within flush-timeout, and the next run delivers what the spool kept, once.
+#[test]
+fn blackholed_endpoint_keeps_the_frame_rate_and_the_next_run_delivers() {
+    let proxy = Proxy::start(&emulator());
+    proxy.set_plan(FaultPlan {
+        blackhole: true,
+        ..Default::default()
+    });
+    let stream = new_stream(&emulator());
+    let spool = tempfile::tempdir().unwrap();
+    let setup = |sink: &gst::Element| {
+        configure(sink, &proxy.endpoint);
+        sink.set_property("dedup-window", 1u32);
+        sink.set_property("kinesis-stream", &stream);
+        sink.set_property("spool-dir", spool.path().to_str().unwrap());
+        sink.set_property("request-timeout", 1000u32);
+        sink.set_property("flush-timeout", 2000u32);
+    };
+    let mut h = harness(setup);
+
+    let mut slowest = Duration::ZERO;
+    let mut accepted = Vec::new();
+    let started = Instant::now();
+    for i in 0..90 {
+        let pushed = Instant::now();
+        h.push(frame(ts_of(i), "knife", 0.9)).unwrap();
+        slowest = slowest.max(pushed.elapsed());
+        accepted.push(id_of(ts_of(i)));
+        std::thread::sleep(FRAME_INTERVAL.saturating_sub(pushed.elapsed()));
+    }
+    let pace = started.elapsed();
+    assert!(slowest < Duration::from_millis(20), "{slowest:?}");
+    assert!(
+        pace < FRAME_INTERVAL * 90 + Duration::from_millis(300),
+        "{pace:?}"
+    );
+
+    let eos = Instant::now();
+    assert!(h.push_event(gst::event::Eos::new()));
+    let waited = eos.elapsed();
+    assert!(
+        (Duration::from_millis(1900)..Duration::from_millis(2500)).contains(&waited),
+        "{waited:?}"
+    );
+    let stats = kinesis_stats(&h.element().unwrap(), "kinesis");
+    assert_eq!(stat(&stats, "delivered"), 0, "{stats}");
+    assert_eq!(stat(&stats, "dead-lettered"), 0, "{stats}");
+    assert!(stat(&stats, "retried") > 0, "{stats}");
+    let stop = Instant::now();
+    drop(h);
+    assert!(
+        stop.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        stop.elapsed()
+    );
+
+    proxy.set_plan(FaultPlan::default());
+    let h = harness(setup);
+    let sink = h.element().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while stat(&kinesis_stats(&sink, "kinesis"), "delivered") < 90 {
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            kinesis_stats(&sink, "kinesis")
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let held = stream_ids(&emulator(), &stream, accepted.len());
+    assert_eq!(
+        assert_holds_each("kinesis", &held, &accepted, &HashSet::new()),
+        0,
+        "a request never answered was never stored"
+    );
+}
+
+/// A harness on its own thread pushing frames to a blackholed Kinesis with the smallest budget,
+/// so that the budget fills; returns the sink, the pushes made and the one in progress.
+struct Pusher {
+    sink: gst::Element,
+    /// Milliseconds since `epoch` when the push in progress began, 0 when none is.
+    pushing_since: Arc<std::sync::atomic::AtomicU64>,
+    epoch: Instant,
+    done: std::sync::mpsc::Receiver<(Instant, Result<gst::FlowSuccess, gst::FlowError>)>,
+    _thread: std::thread::JoinHandle<()>,
+}
+
+impl Pusher {
+    fn start(endpoint: &str, when_full: &str) -> Pusher {
+        use std::sync::atomic::Ordering;
+        let stream = new_stream(&emulator());
+        let endpoint = endpoint.to_string();
+        let when_full = when_full.to_string();
+        let (sink_tx, sink_rx) = std::sync::mpsc::channel();
+        let (done_tx, done) = std::sync::mpsc::channel();
+        let pushing_since = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let epoch = Instant::now();
+        let since = pushing_since.clone();
+        let thread = std::thread::spawn(move || {
+            let mut h = harness(|sink| {
+                configure(sink, &endpoint);
+                sink.set_property("dedup-window", 1u32);
+                sink.set_property("kinesis-stream", &stream);
+                sink.set_property("max-pending-bytes", 64u64 * 1024);
+                sink.set_property_from_str("when-full", &when_full);
+                sink.set_property("request-timeout", 60_000u32);
+                sink.set_property("kinesis-linger", 0u32);
+            });
+            sink_tx.send(h.element().unwrap()).unwrap();
+            for i in 0.. {
+                since.store(epoch.elapsed().as_millis() as u64 + 1, Ordering::SeqCst);
+                let result = h.push(frame(ts_of(i), "knife", 0.9));
+                since.store(0, Ordering::SeqCst);
+                if result.is_err() {
+                    let _ = done_tx.send((Instant::now(), result));
+                    return;
+                }
+            }
+        });
+        Pusher {
+            sink: sink_rx.recv().unwrap(),
+            pushing_since,
+            epoch,
+            done,
+            _thread: thread,
+        }
+    }
+
+    /// Waits until a push has been blocked for 300 ms.
+    fn wait_blocked(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let since = self.pushing_since.load(std::sync::atomic::Ordering::SeqCst);
+            let now = self.epoch.elapsed().as_millis() as u64;
+            if since > 0 && now.saturating_sub(since) > 300 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the budget never filled");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+fn blackhole() -> Proxy {
+    let proxy = Proxy::start(&emulator());
+    proxy.set_plan(FaultPlan {
+        blackhole: true,
+        ..Default::default()
+    });
+    proxy
+}
+
+#[test]
+fn when_full_block_returns_on_flush_within_1_s() {
+    let proxy = blackhole();
+    let pusher = Pusher::start(&proxy.endpoint, "block");
+    pusher.wait_blocked();
+    let flushed = Instant::now();
+    // On the pad, as a seek upstream sends it: the element would send it upstream.
+    let pad = pusher.sink.static_pad("sink").unwrap();
+    assert!(pad.send_event(gst::event::FlushStart::new()));
+    let (returned, result) = pusher.done.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(result, Err(gst::FlowError::Flushing));
+    assert!(returned - flushed < Duration::from_secs(1));
+    assert!(flushed.elapsed() < Duration::from_secs(1));
+}
+
+#[test]
+fn when_full_block_returns_on_null_within_1_s() {
+    let proxy = blackhole();
+    let pusher = Pusher::start(&proxy.endpoint, "block");
+    pusher.wait_blocked();
+    let stopped = Instant::now();
+    pusher.sink.set_state(gst::State::Null).unwrap();
+    assert!(
+        stopped.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        stopped.elapsed()
+    );
+    let (returned, result) = pusher.done.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert!(result.is_err());
+    assert!(returned - stopped < Duration::from_secs(1));
+}
+
+/// drop-event refuses the frames that do not fit, counts them, and never waits.
+#[test]
+fn when_full_drop_event_counts_what_it_drops_and_never_waits() {
+    let proxy = blackhole();
+    let stream = new_stream(&emulator());
+    let mut h = harness(|sink| {
+        configure(sink, &proxy.endpoint);
+        sink.set_property("dedup-window", 1u32);
+        sink.set_property("kinesis-stream", &stream);
+        sink.set_property("max-pending-bytes", 64u64 * 1024);
+        sink.set_property_from_str("when-full", "drop-event");
+        sink.set_property("request-timeout", 60_000u32);
+    });
+    let sink = h.element().unwrap();
+    let mut slowest = Duration::ZERO;
+    // An envelope weighs about 300 bytes in the budget: 64 KiB hold about 200.
+    for i in 0..600 {
+        let pushed = Instant::now();
+        h.push(frame(ts_of(i), "knife", 0.9)).unwrap();
+        slowest = slowest.max(pushed.elapsed());
+    }
+    assert!(slowest < Duration::from_millis(20), "{slowest:?}");
+    let stats = sink.property::<gst::Structure>("stats");
+    let dropped = stats.get::<u64>("events-dropped").unwrap();
+    let kinesis = kinesis_stats(&sink, "kinesis");
+    assert!((100..500).contains(&dropped), "{stats}");
+    assert_eq!(stat(&kinesis, "accepted") + dropped, 600, "{stats}");
+    assert_eq!(
+        stat(&kinesis, "pending"),
+        stat(&kinesis, "accepted"),
+        "{stats}"
+    );
+    let messages = bus_messages(&h).join("\n");
+    assert!(messages.contains("max-pending-bytes"), "{messages}");
+}

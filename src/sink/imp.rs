@@ -37,8 +37,9 @@ const MAX_DEDUP_WINDOW_MS: u32 = 24 * 60 * 60 * 1000;
 const DEFAULT_TIMESTAMP_MODE: TimestampMode = TimestampMode::Auto;
 const DEFAULT_POST_MESSAGES: bool = false;
 const DEFAULT_FLUSH_TIMEOUT_MS: u32 = 10_000;
-/// How long stopping waits for deliveries still in flight: a state change must return promptly.
-const STOP_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long stopping waits for deliveries still in flight: a state change must return promptly,
+/// within 1 s in all, whatever the network does.
+const STOP_TIMEOUT: Duration = Duration::from_millis(500);
 /// Events written to the local directory in one append and one sync, at most.
 const FILE_MAX_BATCH: usize = 1024;
 
