@@ -223,25 +223,20 @@ impl DynamoDbDestination {
                 }
             };
 
-            let made = attempts.made();
-            let Some(wait) = attempts.next(retryable) else {
-                let how = match retryable {
-                    true => format!("still failing after {made} attempts"),
-                    false => "failed (not retryable)".into(),
-                };
-                let message = format!("DynamoDB table '{table}': BatchWriteItem {how}: {reason}");
-                gst::debug!(CAT, "{message}");
-                super::fail_all(results, pending.iter().map(|(i, _)| *i), &message);
-                return;
-            };
-            let message = format!(
-                "DynamoDB table '{table}': BatchWriteItem attempt {made} failed, retrying in \
-                 {wait:?}: {reason}"
+            let call = format!("DynamoDB table '{table}': BatchWriteItem");
+            let wait = super::after_failure(
+                &mut attempts,
+                self.context.as_ref(),
+                pending.len(),
+                &call,
+                (&reason, retryable),
             );
-            gst::debug!(CAT, "{message}");
-            if let Some(context) = &self.context {
-                context.retrying(pending.len(), &message);
-            }
+            let wait = match wait {
+                Ok(wait) => wait,
+                Err(message) => {
+                    return super::fail_all(results, pending.iter().map(|(i, _)| *i), &message);
+                }
+            };
             tokio::time::sleep(wait).await;
         }
     }

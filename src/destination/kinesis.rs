@@ -115,25 +115,18 @@ impl KinesisDestination {
                 }
             };
 
-            let made = attempts.made();
-            let Some(wait) = attempts.next(retryable) else {
-                let how = match retryable {
-                    true => format!("still failing after {made} attempts"),
-                    false => "failed (not retryable)".into(),
-                };
-                let message = format!("Kinesis stream '{stream}': PutRecords {how}: {reason}");
-                gst::debug!(CAT, "{message}");
-                super::fail_all(results, pending, &message);
-                return;
-            };
-            let message = format!(
-                "Kinesis stream '{stream}': PutRecords attempt {made} failed, retrying in \
-                 {wait:?}: {reason}"
+            let call = format!("Kinesis stream '{stream}': PutRecords");
+            let wait = super::after_failure(
+                &mut attempts,
+                self.context.as_ref(),
+                pending.len(),
+                &call,
+                (&reason, retryable),
             );
-            gst::debug!(CAT, "{message}");
-            if let Some(context) = &self.context {
-                context.retrying(pending.len(), &message);
-            }
+            let wait = match wait {
+                Ok(wait) => wait,
+                Err(message) => return super::fail_all(results, pending, &message),
+            };
             tokio::time::sleep(wait).await;
         }
     }

@@ -97,26 +97,15 @@ async fn put_snapshot(
         };
 
         let failure = aws::call_failure(&err);
-        let made = upload.attempts.made();
-        let Some(wait) = upload.attempts.next(failure.retryable) else {
-            let how = match failure.retryable {
-                true => format!("still failing after {made} attempts"),
-                false => "failed (not retryable)".into(),
-            };
-            return Err(DeliveryError::new(format!(
-                "S3 bucket '{bucket}': PutObject of '{}' {how}: {}",
-                snapshot.key, failure.message
-            )));
-        };
-        let message = format!(
-            "S3 bucket '{bucket}': PutObject of '{}' attempt {made} failed, retrying in {wait:?}: \
-             {}",
-            snapshot.key, failure.message
-        );
-        gst::debug!(CAT, "{message}");
-        if let Some(context) = &upload.context {
-            context.retrying(upload.events, &message);
-        }
+        let call = format!("S3 bucket '{bucket}': PutObject of '{}'", snapshot.key);
+        let wait = super::after_failure(
+            &mut upload.attempts,
+            upload.context.as_ref(),
+            upload.events,
+            &call,
+            (&failure.message, failure.retryable),
+        )
+        .map_err(DeliveryError::new)?;
         tokio::time::sleep(wait).await;
     }
 }
