@@ -35,8 +35,10 @@ pub const DEFAULT_RETRY_ATTEMPTS: u32 = 5;
 pub const MAX_RETRY_ATTEMPTS: u32 = 100;
 pub const DEFAULT_RETRY_BACKOFF_MS: u32 = 100;
 pub const MAX_RETRY_BACKOFF_MS: u32 = 60_000;
-/// No single wait between attempts grows beyond this, however many attempts are allowed.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(20);
+/// No single wait between attempts grows beyond this (`retry-max-backoff`), however many
+/// attempts are allowed.
+pub const DEFAULT_RETRY_MAX_BACKOFF_MS: u32 = 30_000;
+pub const MAX_RETRY_MAX_BACKOFF_MS: u32 = 3_600_000;
 /// A connection that takes longer than this is not going to work.
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
 
@@ -71,6 +73,7 @@ pub struct AwsProperties {
     pub request_timeout_ms: Option<u32>,
     pub retry_attempts: Option<u32>,
     pub retry_backoff_ms: Option<u32>,
+    pub retry_max_backoff_ms: Option<u32>,
     pub kinesis_stream: Option<String>,
     pub kinesis_batch_size: Option<u32>,
     pub kinesis_linger_ms: Option<u32>,
@@ -145,9 +148,10 @@ impl fmt::Debug for Connection {
 /// How often and how patiently a failed request or a failed part of a batch is sent again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RetryPolicy {
-    /// Attempts in all, the first one included.
+    /// Attempts in all, the first one included; without a spool only.
     pub attempts: u32,
     pub base_backoff_ms: u32,
+    pub max_backoff_ms: u32,
 }
 
 impl RetryPolicy {
@@ -159,7 +163,50 @@ impl RetryPolicy {
         let jitter = 0.8 + 0.4 * fastrand::f64();
         Duration::from_millis(doubled)
             .mul_f64(jitter)
-            .min(MAX_BACKOFF)
+            .min(self.max_backoff())
+    }
+
+    pub fn max_backoff(&self) -> Duration {
+        Duration::from_millis(u64::from(self.max_backoff_ms))
+    }
+}
+
+/// The attempts of one request, or of what is left of one batch, as a destination makes them.
+///
+/// Every retry happens here rather than in the SDK (whose own retries are off), so that the same
+/// rule holds for a whole call that failed and for the failed part of a batch: retryable
+/// failures are sent again with backoff, `attempts` times in all without a spool and until they
+/// are delivered with one (the spool keeps them across restarts anyway, so giving up would only
+/// lose them); anything else is given up at once.
+#[derive(Debug, Clone)]
+pub struct Attempts {
+    policy: RetryPolicy,
+    until_delivered: bool,
+    made: u32,
+}
+
+impl Attempts {
+    pub fn new(policy: RetryPolicy, until_delivered: bool) -> Self {
+        Attempts {
+            policy,
+            until_delivered,
+            made: 1,
+        }
+    }
+
+    /// Attempts made so far, the current one included.
+    pub fn made(&self) -> u32 {
+        self.made
+    }
+
+    /// After a failed attempt: how long to wait before the next one, or `None` to give up.
+    pub fn next(&mut self, retryable: bool) -> Option<Duration> {
+        if !retryable || (!self.until_delivered && self.made >= self.policy.attempts) {
+            return None;
+        }
+        let wait = self.policy.backoff(self.made);
+        self.made = self.made.saturating_add(1);
+        Some(wait)
     }
 }
 
@@ -195,6 +242,9 @@ pub struct AwsDestinations {
     pub kinesis: Option<KinesisSettings>,
     pub s3: Option<S3Settings>,
     pub dynamodb: Option<DynamoDbSettings>,
+    /// A spool keeps every event until it is delivered: retryable failures are then retried
+    /// without an attempt limit. Set by the sink, not by [`resolve`].
+    pub spooled: bool,
 }
 
 /// The environment, as a function so that tests can pass an explicit map.
@@ -310,6 +360,9 @@ pub fn resolve(
             retry: RetryPolicy {
                 attempts: attempts.unwrap_or(DEFAULT_RETRY_ATTEMPTS),
                 base_backoff_ms: backoff.unwrap_or(DEFAULT_RETRY_BACKOFF_MS),
+                max_backoff_ms: props
+                    .retry_max_backoff_ms
+                    .unwrap_or(DEFAULT_RETRY_MAX_BACKOFF_MS),
             },
         })
     };
@@ -454,31 +507,23 @@ impl AwsClients {
 }
 
 /// Every timeout set explicitly: with none, a black-holed connection would hold a batch forever.
-pub fn timeout_config(request_timeout_ms: u32, attempts: u32) -> TimeoutConfig {
+/// One SDK call is one attempt (see [`Attempts`]), so the operation gets the attempt's time.
+pub fn timeout_config(request_timeout_ms: u32) -> TimeoutConfig {
     let attempt = Duration::from_millis(u64::from(request_timeout_ms.max(1)));
-    // Room for every attempt plus the backoff between them.
-    let operation = attempt * attempts.max(1) + MAX_BACKOFF;
     TimeoutConfig::builder()
         .connect_timeout(attempt.min(MAX_CONNECT_TIMEOUT))
         .read_timeout(attempt)
         .operation_attempt_timeout(attempt)
-        .operation_timeout(operation)
+        .operation_timeout(attempt)
         .build()
 }
 
 async fn load_sdk_config(connection: &Connection) -> SdkConfig {
-    let retry = RetryConfig::standard()
-        .with_max_attempts(connection.retry.attempts.max(1))
-        .with_initial_backoff(Duration::from_millis(u64::from(
-            connection.retry.base_backoff_ms.max(1),
-        )))
-        .with_max_backoff(MAX_BACKOFF);
+    // The destinations retry, with one rule for whole calls and failed parts (see `Attempts`);
+    // SDK retries under them would multiply the attempts and hide them from the counters.
     let mut loader = aws_config::defaults(behavior_version())
-        .retry_config(retry)
-        .timeout_config(timeout_config(
-            connection.request_timeout_ms,
-            connection.retry.attempts,
-        ));
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(timeout_config(connection.request_timeout_ms));
 
     if let Some(region) = &connection.region {
         loader = loader.region(Region::new(region.clone()));
@@ -535,17 +580,6 @@ pub fn is_retryable_code(code: Option<&str>, status: Option<u16>) -> bool {
 pub struct CallFailure {
     pub retryable: bool,
     pub message: String,
-}
-
-impl CallFailure {
-    /// One line naming the resource, e.g. `Kinesis stream 'events'`, and the operation.
-    pub fn describe(&self, resource: &str, operation: &str, attempts: u32) -> String {
-        let how = match self.retryable {
-            true => format!("failed after {attempts} attempts"),
-            false => "failed (not retryable)".into(),
-        };
-        format!("{resource}: {operation} {how}: {}", self.message)
-    }
 }
 
 pub fn call_failure<E>(err: &SdkError<E, HttpResponse>) -> CallFailure
@@ -711,6 +745,7 @@ mod tests {
             retry: RetryPolicy {
                 attempts: 3,
                 base_backoff_ms: 10,
+                max_backoff_ms: 1000,
             },
         };
         let a = clients(&connection);
@@ -728,6 +763,7 @@ mod tests {
         let policy = RetryPolicy {
             attempts: 10,
             base_backoff_ms: 100,
+            max_backoff_ms: 5000,
         };
         for attempt in 1..=4 {
             let nominal = 100.0 * f64::from(1u32 << (attempt - 1));
@@ -737,7 +773,28 @@ mod tests {
                 "{attempt}: {ms}"
             );
         }
-        assert_eq!(policy.backoff(40), MAX_BACKOFF);
+        assert_eq!(policy.backoff(40), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn attempts_end_after_the_limit_without_a_spool_and_never_with_one() {
+        let policy = RetryPolicy {
+            attempts: 3,
+            base_backoff_ms: 10,
+            max_backoff_ms: 50,
+        };
+        let mut limited = Attempts::new(policy, false);
+        assert!(limited.next(true).is_some());
+        assert!(limited.next(true).is_some());
+        assert_eq!((limited.next(true), limited.made()), (None, 3));
+        assert_eq!(Attempts::new(policy, false).next(false), None);
+
+        let mut spooled = Attempts::new(policy, true);
+        for _ in 0..1000 {
+            let wait = spooled.next(true).unwrap();
+            assert!(wait <= Duration::from_millis(50), "{wait:?}");
+        }
+        assert_eq!(spooled.next(false), None);
     }
 
     #[test]
@@ -757,13 +814,13 @@ mod tests {
 
     #[test]
     fn every_timeout_is_set() {
-        let config = timeout_config(2000, 3);
+        let config = timeout_config(2000);
         assert_eq!(config.connect_timeout(), Some(Duration::from_secs(2)));
         assert_eq!(config.read_timeout(), Some(Duration::from_secs(2)));
         assert_eq!(
             config.operation_attempt_timeout(),
             Some(Duration::from_secs(2))
         );
-        assert_eq!(config.operation_timeout(), Some(Duration::from_secs(26)));
+        assert_eq!(config.operation_timeout(), Some(Duration::from_secs(2)));
     }
 }

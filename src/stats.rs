@@ -58,8 +58,10 @@ pub struct DestinationStats {
     pub name: &'static str,
     pub accepted: AtomicU64,
     pub delivered: AtomicU64,
-    /// Attempts that failed, whether retried later or not.
+    /// Attempts that failed, one per event, whether retried later or not.
     pub failed: AtomicU64,
+    /// Events sent again after a failed attempt, one per event and retry.
+    pub retried: AtomicU64,
     pub dead_lettered: AtomicU64,
     pub dropped: AtomicU64,
     pub batches: AtomicU64,
@@ -89,6 +91,7 @@ impl DestinationStats {
             .field("accepted", get(&self.accepted))
             .field("delivered", get(&self.delivered))
             .field("failed", get(&self.failed))
+            .field("retried", get(&self.retried))
             .field("dead-lettered", get(&self.dead_lettered))
             .field("dropped", get(&self.dropped))
             .field("pending", self.pending())

@@ -26,6 +26,9 @@ pub enum WhenFull {
     DropEvent,
 }
 
+/// Under `drop-snapshot`, one part in this many of the budget is for events only.
+const SNAPSHOT_RESERVE_DIVISOR: usize = 8;
+
 #[derive(Debug)]
 pub struct Budget {
     max: usize,
@@ -142,7 +145,13 @@ impl Budget {
             }
         }
 
-        if *used + wanted <= self.max || (policy == WhenFull::Block) {
+        // Under drop-snapshot, snapshots may fill only part of the budget: the rest is kept for
+        // events, so that a burst of snapshots never crowds out the events they illustrate.
+        let snapshot_room = match policy {
+            WhenFull::DropSnapshot => self.max - self.max / SNAPSHOT_RESERVE_DIVISOR,
+            _ => self.max,
+        };
+        if *used + wanted <= snapshot_room || policy == WhenFull::Block {
             let events = self.take(&mut used, event_bytes);
             let snapshot = snapshot_bytes.map(|bytes| self.take(&mut used, bytes));
             return Admission::Admitted { events, snapshot };
@@ -190,19 +199,23 @@ mod tests {
     #[test]
     fn drop_snapshot_keeps_events_while_they_fit() {
         let budget = Budget::new(1000);
-        let first = budget.admit(100, Some(800), WhenFull::DropSnapshot);
+        let first = budget.admit(100, Some(700), WhenFull::DropSnapshot);
         assert_eq!(admitted(&first), (true, true));
-        let second = budget.admit(50, Some(800), WhenFull::DropSnapshot);
+        // 875 of the 1000 bytes are open to snapshots: 800 + 50 + 100 would pass it.
+        let second = budget.admit(50, Some(100), WhenFull::DropSnapshot);
         assert_eq!(admitted(&second), (true, false));
+        // Events still have the last 125 bytes.
+        let third = budget.admit(100, None, WhenFull::DropSnapshot);
+        assert_eq!(admitted(&third), (true, false));
         assert!(matches!(
-            budget.admit(100, None, WhenFull::DropSnapshot),
+            budget.admit(51, None, WhenFull::DropSnapshot),
             Admission::Refused
         ));
         assert_eq!(budget.used(), 950);
 
         drop(first);
-        assert_eq!(budget.used(), 50);
-        drop(second);
+        assert_eq!(budget.used(), 150);
+        drop((second, third));
         assert_eq!(budget.used(), 0);
     }
 

@@ -99,11 +99,38 @@ pub trait Destination: Send + 'static {
         Duration::ZERO
     }
 
+    /// Gives the destination its counters and the bus, before its first batch.
+    fn attach(&mut self, _context: DestinationContext) {}
+
     /// Delivers a batch; the result has one entry per event, in order.
     fn deliver(
         &mut self,
         batch: &[Arc<Event>],
     ) -> impl Future<Output = Vec<Result<(), DeliveryError>>> + Send;
+}
+
+/// What a running destination reports besides its outcomes: the retries it makes.
+#[derive(Clone)]
+pub struct DestinationContext {
+    stats: Arc<DestinationStats>,
+    observer: Arc<dyn DeliveryObserver>,
+}
+
+impl DestinationContext {
+    /// `events` failed an attempt and will be sent again: counted, and a rate-limited bus
+    /// warning says why, so that a destination that cannot deliver is never silent.
+    pub fn retrying(&self, events: usize, reason: &str) {
+        self.stats
+            .failed
+            .fetch_add(events as u64, Ordering::Relaxed);
+        self.stats
+            .retried
+            .fetch_add(events as u64, Ordering::Relaxed);
+        self.observer.degraded(
+            self.stats.name,
+            &format!("{events} events will be sent again: {reason}"),
+        );
+    }
 }
 
 /// Says where a snapshot will be stored, before the envelopes that refer to it are serialized.
@@ -258,6 +285,11 @@ impl DestinationTask {
         DestinationTask {
             stats,
             start: Box::new(move |rx, shared| {
+                let mut destination = destination;
+                destination.attach(DestinationContext {
+                    stats: task_stats.clone(),
+                    observer: shared.observer.clone(),
+                });
                 tokio::spawn(drain(destination, rx, task_stats, shared, max_batch))
             }),
         }

@@ -372,6 +372,10 @@ impl Spool {
         if !self.dirty.swap(false, Ordering::Relaxed) {
             return Ok(false);
         }
+        // FIXME: fjall holds its journal writer lock through the fsync, so an `append` from
+        // render() that arrives meanwhile waits for the disk (`Journal::persist` in fjall 3.1).
+        // Syncing the journal file through a handle of our own, outside fjall's lock, or a fjall
+        // API that syncs without holding the writer, would keep render() off the disk.
         self.db
             .persist(PersistMode::SyncData)
             .map_err(|err| format!("spool sync failed: {err}"))?;

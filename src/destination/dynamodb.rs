@@ -15,8 +15,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use serde_json::Value;
 
 use crate::CAT;
-use crate::aws::{self, AwsClients, DynamoDbSettings};
-use crate::delivery::{DeliveryError, Destination, Event};
+use crate::aws::{self, Attempts, AwsClients, DynamoDbSettings};
+use crate::delivery::{DeliveryError, Destination, DestinationContext, Event};
 
 /// BatchWriteItem takes at most 25 items per call (service limit).
 pub const MAX_BATCH_WRITE_ITEMS: usize = 25;
@@ -149,6 +149,8 @@ fn unix_now_s() -> u64 {
 pub struct DynamoDbDestination {
     clients: Arc<AwsClients>,
     settings: DynamoDbSettings,
+    until_delivered: bool,
+    context: Option<DestinationContext>,
 }
 
 impl DynamoDbDestination {
@@ -157,21 +159,28 @@ impl DynamoDbDestination {
         DynamoDbDestination {
             clients: aws::clients(&settings.connection),
             settings,
+            until_delivered: false,
+            context: None,
         }
     }
 
+    /// Retries retryable failures until they succeed, as a sink with a spool wants.
+    pub fn retry_until_delivered(mut self, on: bool) -> Self {
+        self.until_delivered = on;
+        self
+    }
+
     /// Writes `items` (index into the batch, item) in one BatchWriteItem call, then again those
-    /// the service left unprocessed.
+    /// the service left unprocessed or the whole call when it failed in a retryable way.
     async fn write(
         &self,
         mut pending: Vec<(usize, Item)>,
         results: &mut [Result<(), DeliveryError>],
     ) {
         let table = &self.settings.table;
-        let policy = self.settings.connection.retry;
         let client = self.clients.dynamodb().await;
 
-        let mut attempt = 1;
+        let mut attempts = Attempts::new(self.settings.connection.retry, self.until_delivered);
         loop {
             let requests = pending.iter().filter_map(|(_, item)| {
                 let put = PutRequest::builder()
@@ -186,53 +195,49 @@ impl DynamoDbDestination {
                 .send()
                 .await;
 
-            let output = match sent {
-                Ok(output) => output,
+            let (reason, retryable) = match sent {
+                Ok(output) => {
+                    let unprocessed: Vec<(String, String)> = output
+                        .unprocessed_items()
+                        .and_then(|tables| tables.get(table))
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|request| key_of(request.put_request()?.item()))
+                        .collect();
+                    let (again, written): (Vec<_>, Vec<_>) =
+                        pending.into_iter().partition(|(_, item)| {
+                            key_of(item).is_some_and(|key| unprocessed.contains(&key))
+                        });
+                    for (i, _) in written {
+                        results[i] = Ok(());
+                    }
+                    pending = again;
+                    if pending.is_empty() {
+                        return;
+                    }
+                    (format!("{} items unprocessed", pending.len()), true)
+                }
                 Err(err) => {
-                    let message = aws::call_failure(&err).describe(
-                        &format!("DynamoDB table '{table}'"),
-                        "BatchWriteItem",
-                        policy.attempts,
-                    );
-                    gst::debug!(CAT, "{message}");
-                    super::fail_all(results, pending.iter().map(|(i, _)| *i), &message);
-                    return;
+                    let failure = aws::call_failure(&err);
+                    (failure.message, failure.retryable)
                 }
             };
 
-            let unprocessed: Vec<(String, String)> = output
-                .unprocessed_items()
-                .and_then(|tables| tables.get(table))
-                .into_iter()
-                .flatten()
-                .filter_map(|request| key_of(request.put_request()?.item()))
-                .collect();
-            let (again, written): (Vec<_>, Vec<_>) = pending
-                .into_iter()
-                .partition(|(_, item)| key_of(item).is_some_and(|key| unprocessed.contains(&key)));
-            for (i, _) in written {
-                results[i] = Ok(());
-            }
-            pending = again;
-
-            if pending.is_empty() {
-                return;
-            }
-            if attempt >= policy.attempts {
-                let message = format!(
-                    "DynamoDB table '{table}': item still unprocessed after {attempt} attempts"
-                );
-                super::fail_all(results, pending.iter().map(|(i, _)| *i), &message);
-                return;
-            }
-            let wait = policy.backoff(attempt);
-            gst::debug!(
-                CAT,
-                "DynamoDB table '{table}': {} items unprocessed, retrying in {wait:?}",
-                pending.len()
+            let call = format!("DynamoDB table '{table}': BatchWriteItem");
+            let wait = super::after_failure(
+                &mut attempts,
+                self.context.as_ref(),
+                pending.len(),
+                &call,
+                (&reason, retryable),
             );
+            let wait = match wait {
+                Ok(wait) => wait,
+                Err(message) => {
+                    return super::fail_all(results, pending.iter().map(|(i, _)| *i), &message);
+                }
+            };
             tokio::time::sleep(wait).await;
-            attempt += 1;
         }
     }
 }
@@ -259,6 +264,10 @@ pub fn plan_calls(items: Vec<(usize, Item)>, max: usize) -> Vec<Vec<(usize, Item
 impl Destination for DynamoDbDestination {
     fn name(&self) -> &'static str {
         "dynamodb"
+    }
+
+    fn attach(&mut self, context: DestinationContext) {
+        self.context = Some(context);
     }
 
     async fn deliver(&mut self, batch: &[Arc<Event>]) -> Vec<Result<(), DeliveryError>> {

@@ -6,7 +6,8 @@
 //!
 //! PutRecords succeeds or fails per record. Only the records that failed are sent again, so a
 //! consumer never sees a record twice because a neighbour was throttled. Whole-call failures
-//! (connection, timeout, 5xx) are retried by the SDK itself.
+//! (connection, timeout, 5xx, throttling) are retried by the same loop (see `aws::Attempts`); a
+//! record is sent twice only when a reply is lost after the service stored it.
 
 use std::sync::Arc;
 
@@ -14,8 +15,8 @@ use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 
 use crate::CAT;
-use crate::aws::{self, AwsClients, KinesisSettings};
-use crate::delivery::{DeliveryError, Destination, Event};
+use crate::aws::{self, Attempts, AwsClients, KinesisSettings};
+use crate::delivery::{DeliveryError, Destination, DestinationContext, Event};
 
 /// One PutRecords request carries at most 5 MiB of data and partition keys (service limit).
 pub const MAX_PUT_RECORDS_BYTES: usize = 5 * 1024 * 1024;
@@ -23,6 +24,8 @@ pub const MAX_PUT_RECORDS_BYTES: usize = 5 * 1024 * 1024;
 pub struct KinesisDestination {
     clients: Arc<AwsClients>,
     settings: KinesisSettings,
+    until_delivered: bool,
+    context: Option<DestinationContext>,
 }
 
 impl KinesisDestination {
@@ -31,7 +34,15 @@ impl KinesisDestination {
         KinesisDestination {
             clients: aws::clients(&settings.connection),
             settings,
+            until_delivered: false,
+            context: None,
         }
+    }
+
+    /// Retries retryable failures until they succeed, as a sink with a spool wants.
+    pub fn retry_until_delivered(mut self, on: bool) -> Self {
+        self.until_delivered = on;
+        self
     }
 
     pub fn batch_size(&self) -> usize {
@@ -46,10 +57,9 @@ impl KinesisDestination {
         results: &mut [Result<(), DeliveryError>],
     ) {
         let stream = &self.settings.stream;
-        let policy = self.settings.connection.retry;
         let client = self.clients.kinesis().await;
 
-        let mut attempt = 1;
+        let mut attempts = Attempts::new(self.settings.connection.retry, self.until_delivered);
         loop {
             let entries = pending.iter().filter_map(|&i| {
                 let event = &batch[i];
@@ -66,66 +76,58 @@ impl KinesisDestination {
                 .send()
                 .await;
 
-            let last_error = match sent {
+            let (reason, retryable) = match sent {
                 Ok(output) => {
                     let records = output.records();
-                    let mut failed = Vec::new();
-                    let mut last_error = String::new();
+                    let mut again = Vec::new();
+                    let mut reason = String::new();
                     for (k, &i) in pending.iter().enumerate() {
                         // A reply shorter than the request is not trusted for the missing part.
-                        match records.get(k) {
-                            Some(record) if record.error_code().is_none() => results[i] = Ok(()),
-                            Some(record) => {
-                                last_error = format!(
-                                    "{}: {}",
-                                    record.error_code().unwrap_or_default(),
-                                    record.error_message().unwrap_or_default()
-                                );
-                                failed.push(i);
-                            }
-                            None => {
-                                last_error = "the reply had no result for the record".into();
-                                failed.push(i);
-                            }
+                        let Some(record) = records.get(k) else {
+                            reason = "the reply had no result for the record".into();
+                            again.push(i);
+                            continue;
+                        };
+                        let Some(code) = record.error_code() else {
+                            results[i] = Ok(());
+                            continue;
+                        };
+                        let message =
+                            format!("{code}: {}", record.error_message().unwrap_or_default());
+                        if aws::is_retryable_code(Some(code), None) {
+                            reason = message;
+                            again.push(i);
+                        } else {
+                            results[i] = Err(DeliveryError::new(format!(
+                                "Kinesis stream '{stream}': the record was refused: {message}"
+                            )));
                         }
                     }
-                    pending = failed;
-                    last_error
+                    pending = again;
+                    if pending.is_empty() {
+                        return;
+                    }
+                    (format!("{} records failed: {reason}", pending.len()), true)
                 }
                 Err(err) => {
-                    let message = aws::call_failure(&err).describe(
-                        &format!("Kinesis stream '{stream}'"),
-                        "PutRecords",
-                        policy.attempts,
-                    );
-                    gst::debug!(CAT, "{message}");
-                    super::fail_all(results, pending, &message);
-                    return;
+                    let failure = aws::call_failure(&err);
+                    (failure.message, failure.retryable)
                 }
             };
 
-            if pending.is_empty() {
-                return;
-            }
-            if attempt >= policy.attempts {
-                let message = format!(
-                    "Kinesis stream '{stream}': record still failing after {attempt} attempts: \
-                     {last_error}"
-                );
-                super::fail_all(results, pending, &message);
-                return;
-            }
-
-            // FIXME: retried records do not show in the destination's `failed` counter: the
-            // Destination trait returns final outcomes only; a retry count in its result would.
-            let wait = policy.backoff(attempt);
-            gst::debug!(
-                CAT,
-                "Kinesis stream '{stream}': {} records failed ({last_error}), retrying in {wait:?}",
-                pending.len()
+            let call = format!("Kinesis stream '{stream}': PutRecords");
+            let wait = super::after_failure(
+                &mut attempts,
+                self.context.as_ref(),
+                pending.len(),
+                &call,
+                (&reason, retryable),
             );
+            let wait = match wait {
+                Ok(wait) => wait,
+                Err(message) => return super::fail_all(results, pending, &message),
+            };
             tokio::time::sleep(wait).await;
-            attempt += 1;
         }
     }
 }
@@ -173,6 +175,10 @@ impl Destination for KinesisDestination {
 
     fn linger(&self) -> std::time::Duration {
         self.settings.linger
+    }
+
+    fn attach(&mut self, context: DestinationContext) {
+        self.context = Some(context);
     }
 
     async fn deliver(&mut self, batch: &[Arc<Event>]) -> Vec<Result<(), DeliveryError>> {

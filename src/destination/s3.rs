@@ -14,8 +14,10 @@ use aws_sdk_s3::primitives::ByteStream;
 use tokio::task::JoinSet;
 
 use crate::CAT;
-use crate::aws::{self, AwsClients, S3Settings};
-use crate::delivery::{DeliveryError, Destination, EncodedSnapshot, Event, SnapshotLinker};
+use crate::aws::{self, Attempts, AwsClients, RetryPolicy, S3Settings};
+use crate::delivery::{
+    DeliveryError, Destination, DestinationContext, EncodedSnapshot, Event, SnapshotLinker,
+};
 use crate::envelope::SnapshotRef;
 
 /// Events per batch: a frame's events come together, and their snapshots upload in parallel.
@@ -24,6 +26,9 @@ pub const S3_MAX_BATCH: usize = 32;
 pub struct S3Destination {
     clients: Arc<AwsClients>,
     bucket: String,
+    retry: RetryPolicy,
+    until_delivered: bool,
+    context: Option<DestinationContext>,
     /// The last snapshot uploaded and its outcome: a frame's events may straddle two batches.
     last: Option<(Arc<EncodedSnapshot>, Result<(), DeliveryError>)>,
 }
@@ -34,8 +39,17 @@ impl S3Destination {
         S3Destination {
             clients: aws::clients(&settings.connection),
             bucket: settings.bucket.clone(),
+            retry: settings.connection.retry,
+            until_delivered: false,
+            context: None,
             last: None,
         }
+    }
+
+    /// Retries retryable failures until they succeed, as a sink with a spool wants.
+    pub fn retry_until_delivered(mut self, on: bool) -> Self {
+        self.until_delivered = on;
+        self
     }
 }
 
@@ -52,33 +66,57 @@ pub fn metadata(snapshot: &EncodedSnapshot) -> [(&'static str, String); 4] {
     ]
 }
 
-async fn put_snapshot(
+/// One snapshot's PutObject, attempted as `attempts` allows.
+struct Upload {
     client: aws_sdk_s3::Client,
     bucket: String,
+    attempts: Attempts,
+    context: Option<DestinationContext>,
+    /// Events waiting for this snapshot, for the counters.
+    events: usize,
+}
+
+async fn put_snapshot(
+    mut upload: Upload,
     snapshot: Arc<EncodedSnapshot>,
 ) -> Result<(), DeliveryError> {
-    let mut request = client
-        .put_object()
-        .bucket(&bucket)
-        .key(&snapshot.key)
-        .content_type("image/jpeg")
-        .body(ByteStream::from(snapshot.jpeg.clone()));
-    for (name, value) in metadata(&snapshot) {
-        request = request.metadata(name, value);
-    }
+    let bucket = &upload.bucket;
+    loop {
+        let mut request = upload
+            .client
+            .put_object()
+            .bucket(bucket)
+            .key(&snapshot.key)
+            .content_type("image/jpeg")
+            .body(ByteStream::from(snapshot.jpeg.clone()));
+        for (name, value) in metadata(&snapshot) {
+            request = request.metadata(name, value);
+        }
+        let Err(err) = request.send().await else {
+            return Ok(());
+        };
 
-    request.send().await.map(|_| ()).map_err(|err| {
         let failure = aws::call_failure(&err);
-        DeliveryError::new(format!(
-            "S3 bucket '{bucket}': PutObject of '{}' failed: {}",
-            snapshot.key, failure.message
-        ))
-    })
+        let call = format!("S3 bucket '{bucket}': PutObject of '{}'", snapshot.key);
+        let wait = super::after_failure(
+            &mut upload.attempts,
+            upload.context.as_ref(),
+            upload.events,
+            &call,
+            (&failure.message, failure.retryable),
+        )
+        .map_err(DeliveryError::new)?;
+        tokio::time::sleep(wait).await;
+    }
 }
 
 impl Destination for S3Destination {
     fn name(&self) -> &'static str {
         "s3"
+    }
+
+    fn attach(&mut self, context: DestinationContext) {
+        self.context = Some(context);
     }
 
     async fn deliver(&mut self, batch: &[Arc<Event>]) -> Vec<Result<(), DeliveryError>> {
@@ -109,7 +147,14 @@ impl Destination for S3Destination {
                     outcomes[index] = Some(outcome.clone());
                     continue;
                 }
-                let upload = put_snapshot(client.clone(), self.bucket.clone(), snapshot.clone());
+                let upload = Upload {
+                    client: client.clone(),
+                    bucket: self.bucket.clone(),
+                    attempts: Attempts::new(self.retry, self.until_delivered),
+                    context: self.context.clone(),
+                    events: upload_of.iter().filter(|u| **u == Some(index)).count(),
+                };
+                let upload = put_snapshot(upload, snapshot.clone());
                 tasks.spawn(async move { (index, upload.await) });
             }
         }

@@ -49,8 +49,9 @@ pub(super) fn specs() -> Vec<glib::ParamSpec> {
             .mutable_ready()
             .build(),
         uint("request-timeout", "Request Timeout", "Timeout of one AWS request attempt, in ms", (1, MAX_REQUEST_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS)),
-        uint("retry-attempts", "Retry Attempts", "Attempts of an AWS request or of a batch's failed part before it is dead-lettered, the first included; unset = KDS_MAX_RETRIES for Kinesis", (1, MAX_RETRY_ATTEMPTS, DEFAULT_RETRY_ATTEMPTS)),
+        uint("retry-attempts", "Retry Attempts", "Attempts of an AWS request or of a batch's failed part before it is dead-lettered, the first included; with spool-dir retryable failures are retried until delivered; unset = KDS_MAX_RETRIES for Kinesis", (1, MAX_RETRY_ATTEMPTS, DEFAULT_RETRY_ATTEMPTS)),
         uint("retry-backoff", "Retry Backoff", "Wait before the first retry, doubled per attempt with 0.8-1.2 jitter, in ms; unset = KDS_BASE_BACKOFF_MS for Kinesis", (0, MAX_RETRY_BACKOFF_MS, DEFAULT_RETRY_BACKOFF_MS)),
+        uint("retry-max-backoff", "Retry Max Backoff", "Longest wait between two attempts, in ms", (1, MAX_RETRY_MAX_BACKOFF_MS, DEFAULT_RETRY_MAX_BACKOFF_MS)),
         text("kinesis-stream", "Kinesis Stream", "Kinesis data stream receiving every envelope, unset = KDS_STREAM_NAME, else no Kinesis output"),
         uint("kinesis-batch-size", "Kinesis Batch Size", "Records per PutRecords call, at most 500 (service limit); unset = KDS_BATCH_SIZE", (1, MAX_KINESIS_BATCH_SIZE, DEFAULT_KINESIS_BATCH_SIZE)),
         uint("kinesis-linger", "Kinesis Linger", "How long a batch that is not full waits for more records after its first, in ms, 0 = send at once", (0, MAX_KINESIS_LINGER_MS, DEFAULT_KINESIS_LINGER_MS)),
@@ -82,6 +83,7 @@ pub(super) fn set(props: &mut AwsProperties, name: &str, value: &glib::Value) ->
         "request-timeout" => props.request_timeout_ms = uint(),
         "retry-attempts" => props.retry_attempts = uint(),
         "retry-backoff" => props.retry_backoff_ms = uint(),
+        "retry-max-backoff" => props.retry_max_backoff_ms = uint(),
         "kinesis-stream" => props.kinesis_stream = text(),
         "kinesis-batch-size" => props.kinesis_batch_size = uint(),
         "kinesis-linger" => props.kinesis_linger_ms = uint(),
@@ -119,6 +121,10 @@ pub(super) fn get(props: &AwsProperties, name: &str) -> Option<glib::Value> {
         "retry-backoff" => props
             .retry_backoff_ms
             .unwrap_or(DEFAULT_RETRY_BACKOFF_MS)
+            .to_value(),
+        "retry-max-backoff" => props
+            .retry_max_backoff_ms
+            .unwrap_or(DEFAULT_RETRY_MAX_BACKOFF_MS)
             .to_value(),
         "kinesis-stream" => props.kinesis_stream.to_value(),
         "kinesis-batch-size" => props

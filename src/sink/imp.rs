@@ -32,8 +32,9 @@ use crate::ratelimit::RateLimiter;
 use crate::snapshot::{EncoderPool, SnapshotJob, SnapshotMetadata, SnapshotSettings};
 use crate::stats::{self, SinkStats};
 
-/// How long stopping waits for deliveries still in flight: a state change must return promptly.
-const STOP_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long stopping waits for deliveries still in flight: a state change must return promptly,
+/// within 1 s in all, whatever the network does.
+const STOP_TIMEOUT: Duration = Duration::from_millis(500);
 /// Events written to the local directory in one append and one sync, at most.
 const FILE_MAX_BATCH: usize = 1024;
 
@@ -140,7 +141,8 @@ impl KvsInferSink {
             destinations.push(DestinationTask::new(file, FILE_MAX_BATCH));
         }
         // Settings only: clients are built, and credentials resolved, by the delivery tasks.
-        let aws = aws::resolve(&settings.aws, &aws::process_env).map_err(settings_error)?;
+        let mut aws = aws::resolve(&settings.aws, &aws::process_env).map_err(settings_error)?;
+        aws.spooled = settings.delivery.spool_dir.is_some();
         gst::debug!(CAT, imp = self, "AWS destinations: {aws:?}");
         let (aws_tasks, linker) = crate::destination::aws_tasks(&aws);
         destinations.extend(aws_tasks);

@@ -172,7 +172,12 @@ pub fn bus_messages(h: &gst_check::Harness) -> Vec<String> {
 
 /// Every record of the stream's only shard, oldest first.
 pub fn read_stream(stream: &str, expected: usize) -> Vec<Vec<u8>> {
-    let clients = clients(&emulator());
+    read_stream_at(&emulator(), stream, expected)
+}
+
+/// [`read_stream`] on the emulator at `endpoint`.
+pub fn read_stream_at(endpoint: &str, stream: &str, expected: usize) -> Vec<Vec<u8>> {
+    let clients = clients(endpoint);
     block_on(async {
         let client = clients.kinesis().await;
         let shards = client
@@ -212,5 +217,33 @@ pub fn read_stream(stream: &str, expected: usize) -> Vec<Vec<u8>> {
             iterator = output.next_shard_iterator().map(str::to_string);
         }
         records
+    })
+}
+
+/// The `event_id` of every item of `table`, with how many items carry it.
+pub fn table_ids(endpoint: &str, table: &str) -> std::collections::HashMap<String, usize> {
+    let clients = clients(endpoint);
+    block_on(async {
+        let client = clients.dynamodb().await;
+        let mut ids = std::collections::HashMap::new();
+        let mut start = None;
+        loop {
+            let page = client
+                .scan()
+                .table_name(table)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .unwrap();
+            for item in page.items() {
+                if let Some(aws_sdk_dynamodb::types::AttributeValue::S(id)) = item.get("event_id") {
+                    *ids.entry(id.clone()).or_insert(0) += 1;
+                }
+            }
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() {
+                return ids;
+            }
+        }
     })
 }
