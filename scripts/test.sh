@@ -17,4 +17,6 @@ if [ -x scripts/emulator.sh ]; then
 fi
 
 log "Running the tests"
-cargo test "$@"
+# One test at a time: the fault tests time the streaming thread, and on a 2-core machine a
+# neighbouring test's load would be measured instead.
+RUST_TEST_THREADS=${RUST_TEST_THREADS:-1} cargo test "$@"
