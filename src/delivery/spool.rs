@@ -14,7 +14,8 @@
 //! event is never resent to a destination that already has it.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -65,6 +66,7 @@ struct Pending {
 }
 
 pub struct Spool {
+    dir: PathBuf,
     db: Database,
     events: Keyspace,
     snapshots: Keyspace,
@@ -109,6 +111,7 @@ impl Spool {
             .map_err(fail("open its snapshots", dir))?;
 
         let spool = Spool {
+            dir: dir.to_path_buf(),
             db,
             events,
             snapshots,
@@ -372,15 +375,50 @@ impl Spool {
         if !self.dirty.swap(false, Ordering::Relaxed) {
             return Ok(false);
         }
-        // FIXME: fjall holds its journal writer lock through the fsync, so an `append` from
-        // render() that arrives meanwhile waits for the disk (`Journal::persist` in fjall 3.1).
-        // Syncing the journal file through a handle of our own, outside fjall's lock, or a fjall
-        // API that syncs without holding the writer, would keep render() off the disk.
-        self.db
-            .persist(PersistMode::SyncData)
-            .map_err(|err| format!("spool sync failed: {err}"))?;
+        // fjall's own `persist(SyncData)` holds its journal writer lock through the fdatasync,
+        // so an append from render() would wait for the disk. fdatasync through a handle of our
+        // own flushes the same file without that lock; fjall itself syncs journals it rotates
+        // out, and their directory.
+        let journals = journal_files(&self.dir);
+        if journals.is_empty() {
+            self.db
+                .persist(PersistMode::SyncData)
+                .map_err(|err| format!("spool sync failed: {err}"))?;
+        }
+        for journal in journals {
+            match File::open(&journal).and_then(|file| file.sync_data()) {
+                Ok(()) => (),
+                // Rotated out and removed since it was listed: fjall synced it first.
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => (),
+                Err(err) => {
+                    return Err(format!(
+                        "spool sync of '{}' failed: {err}",
+                        journal.display()
+                    ));
+                }
+            }
+        }
         Ok(true)
     }
+}
+
+/// fjall's journal files (`*.jnl`) below `dir`.
+fn journal_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for path in entries.flatten().map(|entry| entry.path()) {
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "jnl") {
+                found.push(path);
+            }
+        }
+    }
+    found
 }
 
 fn decode_event(record: &[u8]) -> Option<(u8, Envelope)> {
@@ -571,11 +609,11 @@ mod tests {
             spool.sync().unwrap();
         }
         // Half a record at the end of every journal file, as a write cut short would leave.
-        let journals: Vec<_> = walk(dir.path())
-            .into_iter()
-            .filter(|path| path.extension().is_some_and(|ext| ext == "jnl"))
-            .collect();
-        assert!(!journals.is_empty(), "{:?}", walk(dir.path()));
+        let journals = journal_files(dir.path());
+        assert!(
+            !journals.is_empty(),
+            "fjall keeps its journal in *.jnl files"
+        );
         for entry in journals {
             {
                 use std::io::Write;
@@ -588,18 +626,5 @@ mod tests {
         }
         let (_, left) = Spool::open(dir.path(), u64::MAX, ALL).unwrap();
         assert_eq!(left.len(), 1);
-    }
-
-    fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-        let mut files = Vec::new();
-        for entry in std::fs::read_dir(dir).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                files.extend(walk(&path));
-            } else {
-                files.push(path);
-            }
-        }
-        files
     }
 }
