@@ -446,10 +446,11 @@ fn spawn_child(env: &[(&str, String)]) -> Child {
     command.spawn().unwrap()
 }
 
-/// The pipeline's process is SIGKILLed four times mid-stream and restarted on the same spool:
+/// The pipeline's process is SIGKILLed five times mid-stream and restarted on the same spool:
 /// every event whose push had returned reaches Kinesis and DynamoDB.
 #[test]
 fn sigkill_mid_stream_loses_no_accepted_event() {
+    const KILLS: u64 = 5;
     let stream = new_stream(&emulator());
     let table = new_table(&emulator());
     let spool = tempfile::tempdir().unwrap();
@@ -474,7 +475,7 @@ fn sigkill_mid_stream_loses_no_accepted_event() {
 
     // Frames the oracle may not have seen accepted: the one being pushed at each kill.
     let mut maybe = HashSet::new();
-    for round in 0..4u64 {
+    for round in 0..KILLS {
         let first = round * 1000;
         let before = accepted_indices(&accepted_file).len();
         let mut child = spawn_child(&env(first, 1000));
@@ -509,9 +510,10 @@ fn sigkill_mid_stream_loses_no_accepted_event() {
         "an item is keyed by its event id"
     );
     eprintln!(
-        "{} events accepted over 5 runs and 4 SIGKILLs: 0 lost, {duplicates} Kinesis duplicates \
-         (same event id, replayed from the spool)",
-        accepted.len()
+        "{} events accepted over {} runs and {KILLS} SIGKILLs: 0 lost, {duplicates} Kinesis \
+         duplicates (same event id, replayed from the spool)",
+        accepted.len(),
+        KILLS + 1
     );
 }
 
@@ -869,10 +871,11 @@ fn stored_at_proxy(proxy: &Proxy, upstream: &str, table: &str) -> (Vec<String>, 
     (records, items)
 }
 
-/// The emulator is killed and restarted three times while events flow; with a spool, every
+/// The emulator is killed and restarted five times while events flow; with a spool, every
 /// accepted event is in what each instance had stored before it died, or in the last one.
 #[test]
 fn emulator_killed_and_restarted_loses_no_event() {
+    const RESTARTS: u64 = 5;
     let mut moto = Moto::start();
     let stream = unique("kvsinfer-restart");
     let table = unique("kvsinfer-restart");
@@ -893,7 +896,7 @@ fn emulator_killed_and_restarted_loses_no_event() {
 
     let mut accepted = Vec::new();
     let mut dead = Vec::new();
-    for round in 0..3 {
+    for round in 0..RESTARTS {
         accepted.extend(push_frames(&mut h, round * 100, 60));
         // Killed: the sink meets refused connections while frames keep coming.
         moto.kill();
@@ -935,7 +938,7 @@ fn emulator_killed_and_restarted_loses_no_event() {
     let kinesis_duplicates = assert_holds_each("kinesis", &records, &accepted, &HashSet::new());
     let item_rewrites = assert_holds_each("dynamodb", &items, &accepted, &HashSet::new());
     eprintln!(
-        "{} events, 3 emulator restarts: 0 lost, {kinesis_duplicates} Kinesis duplicates, \
+        "{} events, {RESTARTS} emulator restarts: 0 lost, {kinesis_duplicates} Kinesis duplicates, \
          {item_rewrites} items written twice (same key)",
         accepted.len()
     );
