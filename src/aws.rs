@@ -308,7 +308,7 @@ pub fn jpeg_quality(
     property: Option<u32>,
     env: &impl Fn(&str) -> Option<String>,
 ) -> Result<u32, String> {
-    Ok(number(property, env, "S3_JPEG_QUALITY", (1, 100))?.unwrap_or(DEFAULT_JPEG_QUALITY))
+    Ok(number(property, env, "S3_JPEG_QUALITY", (0, 100))?.unwrap_or(DEFAULT_JPEG_QUALITY))
 }
 
 /// Fills what the properties leave unset from the seed's variables (`KDS_*`, `S3_*`, `DDB_*`)

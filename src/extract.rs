@@ -35,7 +35,7 @@ pub fn validate_camera_id(camera_id: &str) -> Result<(), String> {
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
     {
         return Err(format!(
-            "'camera-id' {camera_id:?} contains {bad:?}: only letters, digits, '.', '_' and '-' \
+            "'camera-id' {camera_id:?} contains {bad:?}: only ASCII letters, digits, '.', '_' and '-' \
              are allowed"
         ));
     }
@@ -164,9 +164,10 @@ pub struct SnapshotSchedule {
 }
 
 impl SnapshotSchedule {
+    /// `interval_ms` of 0 is one per millisecond: a snapshot's key is its millisecond.
     pub fn new(interval_ms: u64) -> Self {
         SnapshotSchedule {
-            interval_ms,
+            interval_ms: interval_ms.max(1),
             last_ts_ms: None,
         }
     }
@@ -230,8 +231,9 @@ mod tests {
             .collect();
         assert_eq!(taken, [0, 1000, 2100, 500]);
 
+        // Two snapshots in one millisecond would share a key.
         let mut every = SnapshotSchedule::new(0);
-        assert!(every.take(5) && every.take(5));
+        assert!(every.take(5) && !every.take(5) && every.take(6));
     }
 
     #[test]

@@ -702,3 +702,35 @@ fn facedetect_on_a_real_photo_yields_a_face_event() {
     );
     assert!((70..130).contains(&bbox[2]), "{bbox:?}");
 }
+
+#[test]
+fn warnings_held_back_by_the_rate_limit_are_counted_at_eos() {
+    let dir = tempfile::tempdir().unwrap();
+    let element = sink("cam1", dir.path());
+    let (mut h, bus) = harness(&element);
+    for i in 0..30u64 {
+        let bad = with_confidence(roi("knife", (1, 1, 5, 5)), f64::NAN);
+        h.push(frame(&[bad], Some(1000 + i * 33), gst::ClockTime::ZERO))
+            .unwrap();
+    }
+    finish(h);
+
+    let warnings = warnings(&bus);
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings[0].contains("NaN or infinite"), "{warnings:?}");
+    assert!(
+        warnings[1].contains("held back") && warnings[1].contains("29 non-finite-confidence"),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn empty_output_dir_fails_start() {
+    init();
+    let element = gst::ElementFactory::make("kvsinfersink")
+        .property("camera-id", "cam1")
+        .property("output-dir", "")
+        .build()
+        .unwrap();
+    start_fails_saying(&element, "Property 'output-dir' is empty");
+}

@@ -75,6 +75,7 @@ pub struct Spool {
     max_bytes: u64,
     /// Written since the last disk sync.
     dirty: AtomicBool,
+    waiting_for_absent: AtomicU64,
 }
 
 impl std::fmt::Debug for Spool {
@@ -92,9 +93,9 @@ fn fail(what: &str, dir: &Path) -> impl Fn(fjall::Error) -> String {
 }
 
 impl Spool {
-    /// Opens (or creates) the spool in `dir`, returning what earlier runs left undelivered, in
-    /// acceptance order. `configured` is the mask of the destinations of this run: records owed
-    /// only to destinations no longer configured are dropped.
+    /// Opens (or creates) the spool in `dir`, returning what earlier runs left undelivered to the
+    /// destinations of this run (`configured`, a mask), in acceptance order. Records owed to
+    /// other destinations stay in the spool for a run that has them.
     pub fn open(
         dir: &Path,
         max_bytes: u64,
@@ -119,13 +120,14 @@ impl Spool {
             pending: Mutex::default(),
             max_bytes,
             dirty: AtomicBool::new(false),
+            waiting_for_absent: AtomicU64::new(0),
         };
         let left = spool.recover(configured, dir)?;
         Ok((spool, left))
     }
 
     fn recover(&self, configured: u8, dir: &Path) -> Result<Vec<SpooledEvent>, String> {
-        let mut left = Vec::new();
+        let mut found = Vec::new();
         let mut stale = Vec::new();
         let mut next_seq = 0;
 
@@ -142,14 +144,9 @@ impl Spool {
                 stale.push(key.to_vec());
                 continue;
             };
-            let pending = mask & configured;
-            if pending == 0 {
-                stale.push(key.to_vec());
-                continue;
-            }
-            left.push(SpooledEvent {
+            found.push(SpooledEvent {
                 seq,
-                pending,
+                pending: mask,
                 envelope,
                 snapshot: None,
             });
@@ -160,7 +157,10 @@ impl Spool {
                 .map_err(fail("drop a stale event", dir))?;
         }
 
-        for event in &mut left {
+        // Every record is remembered with all it is owed, the destinations of this run or not:
+        // one owed to a destination this run lacks stays for a run that has it.
+        let mut left = Vec::new();
+        for mut event in found {
             let key = event.envelope.snapshot.as_ref().map(|s| s.key.clone());
             if let Some(key) = &key {
                 event.snapshot = self
@@ -182,12 +182,28 @@ impl Spool {
                     .or_insert((0, snapshot.jpeg.len() as u64));
                 entry.0 += 1;
             }
+            drop(pending);
+
+            event.pending &= configured;
+            match event.pending {
+                0 => self.waiting_for_absent.fetch_add(1, Ordering::Relaxed),
+                _ => {
+                    left.push(event);
+                    0
+                }
+            };
         }
         let snapshot_bytes: u64 = self.lock().snapshots.values().map(|(_, b)| b).sum();
         self.lock().bytes += snapshot_bytes;
 
         self.next_seq.store(next_seq, Ordering::Relaxed);
         Ok(left)
+    }
+
+    /// Events found at start that are owed only to destinations this run does not have: kept
+    /// in the spool for a run that has them.
+    pub fn waiting_for_absent_destinations(&self) -> u64 {
+        self.waiting_for_absent.load(Ordering::Relaxed)
     }
 
     fn lock(&self) -> MutexGuard<'_, Pending> {
@@ -584,20 +600,33 @@ mod tests {
     }
 
     #[test]
-    fn events_owed_to_removed_destinations_are_dropped_at_start() {
+    fn events_owed_to_absent_destinations_wait_for_a_run_that_has_them() {
         let dir = tempfile::tempdir().unwrap();
         {
             let (spool, _) = Spool::open(dir.path(), u64::MAX, ALL).unwrap();
             spool.append(&[envelope("a", 1)], 2).unwrap();
             spool.append(&[envelope("b", 2)], ALL).unwrap();
         }
-        let (_, left) = Spool::open(dir.path(), u64::MAX, 1).unwrap();
-        let labels: Vec<&str> = left
+        {
+            // A run with destination 1 only: "b" goes to it, "a" waits for destination 2.
+            let (spool, left) = Spool::open(dir.path(), u64::MAX, 1).unwrap();
+            let labels: Vec<&str> = left
+                .iter()
+                .map(|e| e.envelope.payload.label.as_str())
+                .collect();
+            assert_eq!(labels, ["b"]);
+            assert_eq!(left[0].pending, 1);
+            assert_eq!(spool.waiting_for_absent_destinations(), 1);
+            spool.ack(left[0].seq, 1).unwrap();
+        }
+        // Destination 2 is back: both are owed to it still, and nothing to destination 1.
+        let (spool, left) = Spool::open(dir.path(), u64::MAX, ALL).unwrap();
+        let summary: Vec<(&str, u8)> = left
             .iter()
-            .map(|e| e.envelope.payload.label.as_str())
+            .map(|e| (e.envelope.payload.label.as_str(), e.pending))
             .collect();
-        assert_eq!(labels, ["b"]);
-        assert_eq!(left[0].pending, 1);
+        assert_eq!(summary, [("a", 2), ("b", 2)]);
+        assert_eq!(spool.waiting_for_absent_destinations(), 0);
     }
 
     #[test]

@@ -87,6 +87,9 @@ impl FileDestination {
     }
 
     fn append(&mut self, batch: &[Arc<Event>]) -> std::io::Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
         let mut lines = Vec::with_capacity(batch.iter().map(|e| e.json.len() + 1).sum());
         for event in batch {
             lines.extend_from_slice(event.json.as_bytes());
@@ -139,24 +142,35 @@ impl Destination for FileDestination {
             }
         }
 
-        let written = tokio::task::block_in_place(|| self.append(batch));
+        // An event whose snapshot could not be stored is not written: its line would point at
+        // a file that is not there. It is dead-lettered, with the reason, instead.
+        let snapshot_failure = |event: &Event| {
+            let snapshot = event.snapshot.as_deref()?;
+            match stored.iter().find(|(key, _)| *key == snapshot.key) {
+                Some((_, Err(err))) => Some(err.clone()),
+                _ => None,
+            }
+        };
+        let failures: Vec<Option<String>> = batch.iter().map(|e| snapshot_failure(e)).collect();
+        let writable: Vec<Arc<Event>> = batch
+            .iter()
+            .zip(&failures)
+            .filter(|(_, failure)| failure.is_none())
+            .map(|(event, _)| event.clone())
+            .collect();
+
+        let written = tokio::task::block_in_place(|| self.append(&writable));
         let result = written.map_err(|err| {
             DeliveryError::new(format!(
                 "cannot append to '{}': {err}",
                 self.dir.join(EVENTS_FILE).display()
             ))
         });
-        batch
-            .iter()
-            .map(|event| {
-                let snapshot = event
-                    .snapshot
-                    .as_deref()
-                    .and_then(|snapshot| stored.iter().find(|(key, _)| *key == snapshot.key));
-                match snapshot {
-                    Some((_, Err(err))) => Err(DeliveryError::new(err.clone())),
-                    _ => result.clone(),
-                }
+        failures
+            .into_iter()
+            .map(|failure| match failure {
+                Some(err) => Err(DeliveryError::new(err)),
+                None => result.clone(),
             })
             .collect()
     }
@@ -197,6 +211,62 @@ mod tests {
             let err = destination.store_snapshot(bad, b"x").unwrap_err();
             assert!(err.contains("would leave"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn an_event_whose_snapshot_cannot_be_stored_is_not_written() {
+        use crate::delivery::EncodedSnapshot;
+        use crate::detection::Detection;
+        use crate::envelope::{Envelope, SnapshotRef};
+
+        let dir = tempfile::tempdir().unwrap();
+        // A plain file where the snapshot directory should go.
+        fs::write(dir.path().join("snapshots"), b"").unwrap();
+        let mut destination = FileDestination::open(dir.path()).unwrap();
+
+        let event = |label: &str, snapshot: bool| {
+            let detection = Detection {
+                label: label.into(),
+                event_type: label.into(),
+                conf: 1.0,
+                bbox: [0, 0, 1, 1],
+                extras: Default::default(),
+            };
+            let mut envelope = Envelope::new("cam", "p", 1000, 1000, detection);
+            let snapshot = snapshot.then(|| {
+                let key = "snapshots/cam/1000.jpg".to_string();
+                envelope.snapshot = Some(SnapshotRef {
+                    bucket: None,
+                    key: key.clone(),
+                    url: None,
+                });
+                Arc::new(EncodedSnapshot {
+                    key,
+                    jpeg: vec![0xff, 0xd8],
+                    camera_id: "cam".into(),
+                    ts_ms: 1000,
+                    quality: 90,
+                    frame_width: 2,
+                    frame_height: 2,
+                })
+            });
+            Arc::new(Event::new(envelope, snapshot))
+        };
+        let batch = [event("with", true), event("without", false)];
+        let runtime = crate::runtime::runtime().unwrap();
+        let results = runtime.block_on(async { destination.deliver(&batch).await });
+
+        assert!(
+            results[0]
+                .as_ref()
+                .unwrap_err()
+                .message
+                .contains("cannot write")
+        );
+        assert!(results[1].is_ok());
+        let text = fs::read_to_string(dir.path().join(EVENTS_FILE)).unwrap();
+        assert_eq!(text.lines().count(), 1);
+        assert!(text.contains("\"label\":\"without\""), "{text}");
     }
 
     #[test]

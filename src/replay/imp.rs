@@ -140,15 +140,16 @@ impl BaseTransformImpl for KvsInferReplay {
                 ("Property 'location' is required: the JSON Lines file to replay")
             ));
         };
-        let text = std::fs::read_to_string(&location).map_err(|err| {
+        let bytes = std::fs::read(&location).map_err(|err| {
             gst::error_msg!(
                 gst::ResourceError::OpenRead,
                 ("Cannot read replay file '{}': {err}", location.display())
             )
         })?;
 
-        let (script, problems) = ReplayScript::parse(&text);
-        for problem in problems.iter().take(MAX_LINE_WARNINGS) {
+        let (script, problems) = ReplayScript::parse_bytes(&bytes);
+        // Every bad line is in the debug log; the bus gets the first few and a summary.
+        for problem in &problems {
             gst::warning!(
                 CAT,
                 imp = self,
@@ -156,6 +157,8 @@ impl BaseTransformImpl for KvsInferReplay {
                 problem.line,
                 problem.reason
             );
+        }
+        for problem in problems.iter().take(MAX_LINE_WARNINGS) {
             gst::element_imp_warning!(
                 self,
                 gst::StreamError::Format,
@@ -168,13 +171,18 @@ impl BaseTransformImpl for KvsInferReplay {
             );
         }
         if problems.len() > MAX_LINE_WARNINGS {
+            let more: Vec<String> = problems[MAX_LINE_WARNINGS..]
+                .iter()
+                .map(|problem| problem.line.to_string())
+                .collect();
             gst::element_imp_warning!(
                 self,
                 gst::StreamError::Format,
                 (
-                    "{}: {} more lines skipped",
+                    "{}: {} more lines skipped (lines {}); the debug log has each reason",
                     location.display(),
-                    problems.len() - MAX_LINE_WARNINGS
+                    more.len(),
+                    more.join(", ")
                 )
             );
         }

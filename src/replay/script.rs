@@ -64,10 +64,24 @@ pub struct ReplayScript {
 impl ReplayScript {
     /// Parses a whole file; bad lines are returned as problems, never as an error.
     pub fn parse(text: &str) -> (Self, Vec<LineProblem>) {
+        Self::parse_bytes(text.as_bytes())
+    }
+
+    /// As [`ReplayScript::parse`], for a file's bytes: a line that is not UTF-8 is one bad line.
+    pub fn parse_bytes(bytes: &[u8]) -> (Self, Vec<LineProblem>) {
         let mut script = ReplayScript::default();
         let mut problems = Vec::new();
+        let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
 
-        for (index, line) in text.lines().enumerate() {
+        for (index, raw) in bytes.split(|b| *b == b'\n').enumerate() {
+            let Ok(line) = std::str::from_utf8(raw) else {
+                problems.push(LineProblem {
+                    line: index + 1,
+                    reason: "the line is not valid UTF-8".into(),
+                });
+                continue;
+            };
+            let line = line.strip_suffix('\r').unwrap_or(line);
             if line.trim().is_empty() {
                 continue;
             }
@@ -282,6 +296,27 @@ this is not json
             Value::Object(read.extras),
             json!({"text": "ABC1234", "ocr_conf": 0.92, "lane": 2, "gate": "north"})
         );
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_skipped_alone() {
+        let mut bytes = "\u{feff}{\"frame\": 0, \"detections\": []}\n"
+            .as_bytes()
+            .to_vec();
+        bytes.extend_from_slice(b"{\"frame\": 1, \"detections\": [{\"label\": \"\xff\"}]}\n");
+        bytes.extend_from_slice(
+            b"{\"frame\": 2, \"detections\": [{\"label\": \"gun\", \"bbox\": [1, 2, 3, 4]}]}\r\n",
+        );
+        let (script, problems) = ReplayScript::parse_bytes(&bytes);
+        assert_eq!(script.len(), 2);
+        assert_eq!(
+            problems,
+            [LineProblem {
+                line: 2,
+                reason: "the line is not valid UTF-8".into()
+            }]
+        );
+        assert_eq!(script.detections_for(2, None).count(), 1);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use gst_base::subclass::prelude::*;
 use super::aws_properties;
 use super::core_properties::{self, CoreProperties};
 use super::delivery_properties::{self, DeliveryProperties};
-use super::observer::{SinkObserver, post_warning};
+use super::observer::{SinkObserver, post_warning, report_held_back};
 use super::snapshot_properties::{self, SnapshotProperties};
 use crate::CAT;
 use crate::aws::{self, AwsProperties};
@@ -66,6 +66,7 @@ struct Started {
     flush_timeout: Duration,
     budget: Arc<Budget>,
     when_full: WhenFull,
+    observer: Arc<SinkObserver>,
     /// The kvssink whose fragments are tagged with events, and what fits in a fragment.
     fragment_tags: Option<(String, FragmentTagger)>,
 }
@@ -131,6 +132,16 @@ impl KvsInferSink {
             .map_err(|err| settings_error(format!("Property 'type-map' is invalid: {err}")))?;
 
         let mut destinations = Vec::new();
+        if settings
+            .core
+            .output_dir
+            .as_ref()
+            .is_some_and(|dir| dir.as_os_str().is_empty())
+        {
+            return Err(settings_error(
+                "Property 'output-dir' is empty: name a directory, or leave it unset".into(),
+            ));
+        }
         if let Some(dir) = &settings.core.output_dir {
             let file = FileDestination::open(dir).map_err(|err| {
                 gst::error_msg!(
@@ -179,6 +190,15 @@ impl KvsInferSink {
                         left.len()
                     );
                 }
+                let waiting = spool.waiting_for_absent_destinations();
+                if waiting > 0 {
+                    gst::element_imp_warning!(
+                        self,
+                        gst::ResourceError::Settings,
+                        ("{waiting} events in the spool are owed to destinations this run does not \
+                          have; they stay in the spool for a run that has them")
+                    );
+                }
                 Some((Arc::new(spool), left))
             }
             None => None,
@@ -222,7 +242,8 @@ impl KvsInferSink {
                 rules,
                 settings.core.timestamp_mode,
             ),
-            dispatcher: Dispatcher::start(runtime, destinations, observer, linker, options),
+            dispatcher: Dispatcher::start(runtime, destinations, observer.clone(), linker, options),
+            observer,
             budget: Budget::new(budget_bytes),
             when_full: settings.delivery.when_full,
             info: None,
@@ -255,6 +276,13 @@ impl KvsInferSink {
         runtime.spawn_blocking(move || {
             if let Err(err) = kvstag::send_to_element(&sink, &name, events) {
                 gst::warning!(CAT, obj = sink, "Cannot tag the KVS fragment: {err}");
+                let warning = gst::message::Warning::builder(
+                    gst::CoreError::Failed,
+                    &format!("kvssink-name: cannot tag the KVS fragment: {err}"),
+                )
+                .src(&sink)
+                .build();
+                let _ = sink.post_message(warning);
             }
         });
     }
@@ -320,6 +348,18 @@ impl KvsInferSink {
                 details,
             );
         }
+    }
+
+    /// At the end of a stream: what the rate limits held back, so that no drop goes unsaid.
+    fn report_held_back(&self) {
+        let (held, observer) = match &mut *lock(&self.state) {
+            State::Started(started) => {
+                (started.warnings.take_held_back(), started.observer.clone())
+            }
+            State::Stopped => return,
+        };
+        report_held_back(self.obj().upcast_ref(), held);
+        observer.report_held_back();
     }
 
     /// Counts and reports events that did not fit in `max-pending-bytes`.
@@ -629,6 +669,7 @@ impl BaseSinkImpl for KvsInferSink {
                 };
                 if let Some((pending, timeout)) = pending {
                     let left = pending.wait(timeout);
+                    self.report_held_back();
                     if left > 0 {
                         gst::element_imp_warning!(
                             self,

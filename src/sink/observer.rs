@@ -19,7 +19,7 @@ use crate::ratelimit::RateLimiter;
 pub(super) fn post_warning<T: gst::MessageErrorDomain>(
     element: &gst::Element,
     limiter: &mut RateLimiter,
-    kind: &'static str,
+    kind: &str,
     domain: T,
     message: &str,
     details: gst::Structure,
@@ -52,7 +52,7 @@ impl SinkObserver {
         }
     }
 
-    fn warn(&self, kind: &'static str, message: &str, details: gst::Structure) {
+    fn warn(&self, kind: &str, message: &str, details: gst::Structure) {
         let Some(sink) = self.sink.upgrade() else {
             return;
         };
@@ -66,6 +66,37 @@ impl SinkObserver {
             details,
         );
     }
+}
+
+impl SinkObserver {
+    /// Says, once a run is over, which warnings the rate limit held back and how many.
+    pub(super) fn report_held_back(&self) {
+        let held = self
+            .warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take_held_back();
+        if let Some(sink) = self.sink.upgrade() {
+            report_held_back(&sink, held);
+        }
+    }
+}
+
+/// One warning listing the warnings held back, by kind, if there were any.
+pub(super) fn report_held_back(element: &gst::Element, held: Vec<(String, u64)>) {
+    if held.is_empty() {
+        return;
+    }
+    let list: Vec<String> = held.iter().map(|(kind, n)| format!("{n} {kind}")).collect();
+    let text = format!(
+        "Warnings held back by the rate limit since their last report: {}",
+        list.join(", ")
+    );
+    gst::warning!(CAT, obj = element, "{text}");
+    let warning = gst::message::Warning::builder(gst::CoreError::Failed, &text)
+        .src(element)
+        .build();
+    let _ = element.post_message(warning);
 }
 
 impl DeliveryObserver for SinkObserver {
@@ -105,6 +136,7 @@ impl DeliveryObserver for SinkObserver {
             .field("event-id", id)
             .build();
         let message = format!("Event {id} could not be delivered to {destination}: {reason}");
-        self.warn(destination, &message, details);
+        // Its own kind: a destination's retry warnings must not hold its dead letters back.
+        self.warn(&format!("{destination}-dead-letter"), &message, details);
     }
 }
