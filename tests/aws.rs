@@ -501,6 +501,7 @@ fn element_uploads_its_own_annotated_snapshot_to_s3() {
         sink.set_property("s3-bucket", &bucket);
         sink.set_property("s3-prefix", "shots");
         sink.set_property("jpeg-quality", 75u32);
+        sink.set_property("presign-expiry", 120u32);
         sink.set_property("output-dir", dir.path().to_str().unwrap());
     });
     h.play();
@@ -535,6 +536,7 @@ fn element_uploads_its_own_annotated_snapshot_to_s3() {
     });
     assert_eq!(body, std::fs::read(dir.path().join(&key)).unwrap());
     let url = envelope["snapshot"]["url"].as_str().unwrap();
+    assert!(url.contains("X-Amz-Expires=120"), "{url}");
     assert_eq!(http_get(url), (200, body.clone()));
     assert_eq!(metadata["jpeg_quality"], "75");
     assert_eq!(metadata["frame_shape"], format!("{HEIGHT}x{WIDTH}"));
@@ -548,4 +550,40 @@ fn element_uploads_its_own_annotated_snapshot_to_s3() {
     let at = (15 * image.width + 14) * 3;
     let [r, g, b] = [image.pixels[at], image.pixels[at + 1], image.pixels[at + 2]];
     assert!(r > 150 && g < 110 && b < 110, "({r}, {g}, {b})");
+}
+
+#[test]
+fn kinesis_batch_size_and_dynamodb_ttl_days_shape_the_calls() {
+    let proxy = Proxy::start(&emulator());
+    let stream = new_stream();
+    let table = new_table();
+    let mut h = harness(|sink| {
+        configure(sink, &proxy.endpoint);
+        sink.set_property("kinesis-stream", &stream);
+        sink.set_property("kinesis-batch-size", 100u32);
+        sink.set_property("kinesis-linger", 2000u32);
+        sink.set_property("dynamodb-table", &table);
+        sink.set_property("dynamodb-ttl-days", 0u32);
+        sink.set_property("snapshot", false);
+    });
+    for i in 0..250 {
+        h.push(frame(BASE_TS_MS + i * 1000, "knife", 0.87)).unwrap();
+    }
+    assert!(h.push_event(gst::event::Eos::new()));
+    wait_settled(&h.element().unwrap(), Duration::from_secs(30));
+
+    let sizes: Vec<_> = proxy.calls("PutRecords").iter().map(records_in).collect();
+    assert_eq!(sizes, vec![100, 100, 50]);
+    let clients = clients(&emulator());
+    let items = block_on(async {
+        let client = clients.dynamodb().await;
+        query_by_camera(client, &table, "cam1", BASE_TS_MS, BASE_TS_MS + 5000, 10).await
+    })
+    .unwrap();
+    assert_eq!(items.len(), 6);
+    // dynamodb-ttl-days=0: the items never expire, so they carry no ttl at all.
+    assert!(
+        items.iter().all(|item| !item.contains_key("ttl")),
+        "{items:?}"
+    );
 }

@@ -943,3 +943,39 @@ fn emulator_killed_and_restarted_loses_no_event() {
         accepted.len()
     );
 }
+
+/// Past spool-max-bytes new events still go out, only without the spool, and a warning says so.
+#[test]
+fn a_full_spool_warns_and_the_events_still_go_out() {
+    let proxy = blackhole();
+    let stream = new_stream(&emulator());
+    let spool = tempfile::tempdir().unwrap();
+    let mut h = harness(|sink| {
+        configure(sink, &proxy.endpoint);
+        sink.set_property("dedup-window", 1u32);
+        sink.set_property("kinesis-stream", &stream);
+        sink.set_property("spool-dir", spool.path().to_str().unwrap());
+        // The smallest spool: about 200 envelopes of 300 bytes.
+        sink.set_property("spool-max-bytes", 64u64 * 1024);
+        sink.set_property("request-timeout", 60_000u32);
+        sink.set_property("snapshot", false);
+    });
+    let sink = h.element().unwrap();
+    for i in 0..300 {
+        h.push(frame(ts_of(i), "knife", 0.9)).unwrap();
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while stat(&kinesis_stats(&sink, "kinesis"), "accepted") < 300 {
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            kinesis_stats(&sink, "kinesis")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stats = sink.property::<gst::Structure>("stats");
+    assert_eq!(stats.get::<u64>("events-dropped").unwrap(), 0, "{stats}");
+    let messages = bus_messages(&h).join("\n");
+    assert!(messages.contains("spool-max-bytes is 65536"), "{messages}");
+}

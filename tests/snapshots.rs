@@ -311,3 +311,23 @@ fn facedetect_snapshot_shows_the_box_around_the_face() {
         assert!(close(got, OTHER_GREEN, 60), "({ex}, {ey}) is {got:?}");
     }
 }
+
+#[test]
+fn draw_labels_off_draws_the_box_without_its_tag() {
+    let dir = tempfile::tempdir().unwrap();
+    let element = sink(dir.path());
+    element.set_property("draw-labels", false);
+    let mut h = harness(&element, &rgb_caps(WIDTH, HEIGHT));
+    h.push(frame(WIDTH, HEIGHT, &[("knife", (40, 100, 80, 60))], 1000))
+        .unwrap();
+    assert!(h.push_event(gst::event::Eos::new()));
+
+    let (_, jpeg) = only_snapshot(dir.path());
+    let got = jpeg.pixel(80, 159);
+    assert!(close(got, WEAPON_RED, 60), "bottom edge {got:?}");
+    // Where the tag would stand above the box, the frame is as it came.
+    for x in (42..110).step_by(4) {
+        let got = jpeg.pixel(x, 94);
+        assert!(close(got, [BACKGROUND; 3], 20), "({x}, 94) is {got:?}");
+    }
+}
