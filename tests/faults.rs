@@ -108,6 +108,19 @@ fn stat(stats: &gst::Structure, field: &str) -> u64 {
     stats.get::<u64>(field).unwrap()
 }
 
+/// Waits until the sink's Kinesis counter `field` reaches `count`; fails after `timeout`.
+fn wait_for_kinesis(sink: &gst::Element, field: &str, count: u64, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while stat(&kinesis_stats(sink, "kinesis"), field) < count {
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            kinesis_stats(sink, "kinesis")
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Pushes `count` frames from `first` at the camera's pace; returns the ids accepted.
 fn push_frames(h: &mut gst_check::Harness, first: u64, count: u64) -> Vec<String> {
     let mut accepted = Vec::new();
@@ -580,15 +593,7 @@ fn blackholed_endpoint_keeps_the_frame_rate_and_the_next_run_delivers() {
     proxy.set_plan(FaultPlan::default());
     let h = harness(setup);
     let sink = h.element().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while stat(&kinesis_stats(&sink, "kinesis"), "delivered") < 90 {
-        assert!(
-            Instant::now() < deadline,
-            "{}",
-            kinesis_stats(&sink, "kinesis")
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_kinesis(&sink, "delivered", 90, Duration::from_secs(20));
     let held = stream_ids(&emulator(), &stream, accepted.len());
     assert_eq!(
         assert_holds_each("kinesis", &held, &accepted, &HashSet::new()),
@@ -965,15 +970,7 @@ fn a_full_spool_warns_and_the_events_still_go_out() {
         h.push(frame(ts_of(i), "knife", 0.9)).unwrap();
     }
 
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while stat(&kinesis_stats(&sink, "kinesis"), "accepted") < 300 {
-        assert!(
-            Instant::now() < deadline,
-            "{}",
-            kinesis_stats(&sink, "kinesis")
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_kinesis(&sink, "accepted", 300, Duration::from_secs(5));
     let stats = sink.property::<gst::Structure>("stats");
     assert_eq!(stats.get::<u64>("events-dropped").unwrap(), 0, "{stats}");
     let messages = bus_messages(&h).join("\n");
