@@ -555,7 +555,7 @@ impl BaseSinkImpl for KvsInferSink {
             let State::Started(started) = &mut *state else {
                 return Err(gst::FlowError::Flushing);
             };
-            let Some(info) = started.info.clone() else {
+            let Some(frame) = started.info.as_ref().map(|i| (i.width(), i.height())) else {
                 gst::element_imp_error!(
                     self,
                     gst::CoreError::Negotiation,
@@ -566,7 +566,7 @@ impl BaseSinkImpl for KvsInferSink {
 
             let events = started.extractor.process(
                 buffer,
-                (info.width(), info.height()),
+                frame,
                 running_ns,
                 envelope::unix_now_ms(),
                 &self.stats,
@@ -585,8 +585,13 @@ impl BaseSinkImpl for KvsInferSink {
                 events.envelopes.len(),
                 events.ts_ms
             );
+            // The caps are copied only for a frame that gets a snapshot.
+            let info = &started.info;
             let snapshot = started.snapshots.as_mut().and_then(|plan| {
-                plan.schedule.take(events.ts_ms).then(|| SnapshotRequest {
+                if !plan.schedule.take(events.ts_ms) {
+                    return None;
+                }
+                Some(SnapshotRequest {
                     settings: plan.settings,
                     metadata: SnapshotMetadata {
                         key: crate::snapshot::snapshot_key(
@@ -597,7 +602,7 @@ impl BaseSinkImpl for KvsInferSink {
                         camera_id: plan.camera_id.clone(),
                         ts_ms: events.ts_ms,
                     },
-                    info: info.clone(),
+                    info: info.clone()?,
                 })
             });
             (
