@@ -29,7 +29,7 @@ use crate::envelope;
 use crate::extract::{self, EventExtractor, SnapshotSchedule};
 use crate::kvstag::{self, FragmentTagger};
 use crate::ratelimit::RateLimiter;
-use crate::snapshot::{EncoderPool, SnapshotJob, SnapshotMetadata, SnapshotSettings};
+use crate::snapshot::{EncoderPool, SnapshotJob, SnapshotMetadata, SnapshotSettings, Submission};
 use crate::stats::{self, SinkStats};
 
 /// How long stopping waits for deliveries still in flight: a state change must return promptly,
@@ -295,16 +295,22 @@ impl KvsInferSink {
         request: SnapshotRequest,
         detections: Vec<detection::Detection>,
     ) -> Option<delivery::PendingSnapshot> {
-        let job = SnapshotJob::new(
-            buffer,
-            &request.info,
-            detections,
-            request.settings,
-            request.metadata,
-        );
-        let job = match job {
-            Ok(job) => job,
-            Err(err) => {
+        let submission = EncoderPool::global().try_submit_with(|| {
+            SnapshotJob::new(
+                buffer,
+                &request.info,
+                detections,
+                request.settings,
+                request.metadata,
+            )
+        });
+        match submission {
+            Submission::Queued(pending) => Some(pending),
+            Submission::Saturated => {
+                self.snapshot_dropped("the encoder pool is saturated");
+                None
+            }
+            Submission::Failed(err) => {
                 self.stats
                     .snapshots_failed
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -312,14 +318,9 @@ impl KvsInferSink {
                     "snapshot-failed",
                     &format!("No snapshot for this frame: {err}"),
                 );
-                return None;
+                None
             }
-        };
-        let pending = EncoderPool::global().try_submit(job);
-        if pending.is_none() {
-            self.snapshot_dropped("the encoder pool is saturated");
         }
-        pending
     }
 
     fn snapshot_dropped(&self, why: &str) {

@@ -71,24 +71,36 @@ pub(crate) fn to_planes(
     if !SUPPORTED_FORMATS.contains(&info.format()) {
         return Err(SnapshotError::UnsupportedFormat(info.format()));
     }
-
-    if size != (info.width(), info.height()) || needs_matrix_conversion(info) {
-        let (buffer, converted_info) = convert_with_gstreamer(frame, size)?;
-        let converted = VideoFrameRef::from_buffer_ref_readable(&buffer, &converted_info)
-            .map_err(|err| SnapshotError::Conversion(err.to_string()))?;
-        return copy_yuv(&converted, encoder);
+    if is_plane_copy(info, size) {
+        return copy_yuv(frame);
     }
 
-    match turbojpeg_rgb_layout(info.format()) {
-        Some(layout) => {
+    let layout = turbojpeg_rgb_layout(info.format());
+    match layout {
+        Some(layout) if size == (info.width(), info.height()) => {
             let mut planes =
-                encoder.planes(info.width(), info.height(), ChromaSampling::Quarter)?;
+                YcbcrPlanes::recycled_or_new(info.width(), info.height(), ChromaSampling::Quarter)?;
             let pitch = positive_stride(frame, 0)?;
             encoder.rgb_to_planes(plane_data(frame, 0)?, pitch, layout, &mut planes)?;
             Ok(planes)
         }
-        None => copy_yuv(frame, encoder),
+        _ => {
+            let (buffer, converted_info) = convert_with_gstreamer(frame, size)?;
+            let converted = VideoFrameRef::from_buffer_ref_readable(&buffer, &converted_info)
+                .map_err(|err| SnapshotError::Conversion(err.to_string()))?;
+            copy_yuv(&converted)
+        }
     }
+}
+
+/// True when a frame of `info` becomes a snapshot of `size` by a plane copy alone (see
+/// [`copy_yuv`]): YUV or gray in BT.601, not scaled. Such a copy is cheap enough for the
+/// streaming thread.
+pub(crate) fn is_plane_copy(info: &VideoInfo, size: (u32, u32)) -> bool {
+    SUPPORTED_FORMATS.contains(&info.format())
+        && turbojpeg_rgb_layout(info.format()).is_none()
+        && size == (info.width(), info.height())
+        && !needs_matrix_conversion(info)
 }
 
 /// True for colour YUV whose matrix is not JPEG's BT.601: a stretch per channel cannot fix that,
@@ -106,9 +118,8 @@ fn needs_matrix_conversion(info: &VideoInfo) -> bool {
 }
 
 /// Copies a YUV or gray frame whose matrix is BT.601 into planes, stretching limited range.
-fn copy_yuv(
+pub(crate) fn copy_yuv(
     frame: &VideoFrameRef<&gst::BufferRef>,
-    encoder: &mut JpegEncoder,
 ) -> Result<YcbcrPlanes, SnapshotError> {
     let info = frame.info();
     let format_info = info.format_info();
@@ -117,7 +128,7 @@ fn copy_yuv(
     } else {
         ChromaSampling::Quarter
     };
-    let mut planes = encoder.planes(info.width(), info.height(), sampling)?;
+    let mut planes = YcbcrPlanes::recycled_or_new(info.width(), info.height(), sampling)?;
 
     // Gray frames get neutral chroma, so that boxes keep the colour of their type.
     if format_info.n_components() < 3 {

@@ -13,22 +13,19 @@ use std::ffi::CStr;
 use turbojpeg::{PixelFormat, libc, raw};
 
 use super::SnapshotError;
-use super::planes::{ChromaSampling, YcbcrPlanes};
+use super::planes::YcbcrPlanes;
 
 /// TurboJPEG's own choice of DCT: the fast one below quality 96 (jpegenc's default as well), the
 /// accurate one above, where the difference would show.
 const ENCODE_FLAGS: libc::c_int = 0;
 
-/// A libjpeg-turbo compressor handle, one per thread (see [`with_encoder`]), with the memory
-/// it reuses from one snapshot to the next: fresh multi-megabyte allocations cost a page fault
-/// per 4 KiB, measured at up to a third of the encode time at 1080p.
+/// A libjpeg-turbo compressor handle, one per thread (see [`with_encoder`]), with the output
+/// memory it reuses from one snapshot to the next (see [`super::recycle`] for why).
 pub(crate) struct JpegEncoder {
     handle: raw::tjhandle,
     /// Room for the worst-case JPEG of the last size. Only the bytes written are ever touched,
     /// so the untouched rest costs address space, not memory.
     output: Vec<u8>,
-    /// The planes of the last snapshot, handed out again for the next one of the same shape.
-    spare_planes: Option<YcbcrPlanes>,
 }
 
 impl JpegEncoder {
@@ -43,22 +40,7 @@ impl JpegEncoder {
         Ok(JpegEncoder {
             handle,
             output: Vec::new(),
-            spare_planes: None,
         })
-    }
-
-    /// Planes for a picture of this size and sampling. Reused planes hold the last picture:
-    /// whoever fills them writes every sample.
-    pub(crate) fn planes(
-        &mut self,
-        width: u32,
-        height: u32,
-        sampling: ChromaSampling,
-    ) -> Result<YcbcrPlanes, SnapshotError> {
-        match self.spare_planes.take() {
-            Some(planes) if planes.has_shape(width, height, sampling) => Ok(planes),
-            _ => YcbcrPlanes::new(width, height, sampling),
-        }
     }
 
     /// Converts packed RGB pixels (any byte order turbojpeg knows) into `planes` of the same
@@ -107,7 +89,8 @@ impl JpegEncoder {
         self.check(result)
     }
 
-    /// Compresses `planes` into a JPEG at `quality` (1 to 100), keeping the planes for reuse.
+    /// Compresses `planes` into a JPEG at `quality` (1 to 100), then gives the planes back for
+    /// the next snapshot.
     pub(crate) fn compress(
         &mut self,
         planes: YcbcrPlanes,
@@ -157,8 +140,9 @@ impl JpegEncoder {
 
         // SAFETY: on success the library wrote `written` bytes at the start of the output.
         let bytes = unsafe { std::slice::from_raw_parts(jpeg, written) };
-        self.spare_planes = Some(planes);
-        Ok(bytes.to_vec())
+        let jpeg = bytes.to_vec();
+        planes.recycle();
+        Ok(jpeg)
     }
 
     fn check(&self, result: libc::c_int) -> Result<(), SnapshotError> {

@@ -63,6 +63,7 @@ mod draw;
 mod encode;
 mod planes;
 mod pool;
+mod recycle;
 
 #[cfg(test)]
 mod tests;
@@ -78,6 +79,7 @@ pub use convert::SUPPORTED_FORMATS;
 pub use draw::{OTHER_COLOUR, TYPE_COLOURS, box_colour};
 pub use pool::{
     DEFAULT_QUEUE_CAPACITY, EncoderPool, MAX_ENCODER_THREADS, SnapshotJob, SnapshotMetadata,
+    Submission,
 };
 
 /// The key prefix when the sink's `s3-prefix` is left alone.
@@ -152,12 +154,23 @@ pub fn annotate_jpeg(
     let snapshot_size = scaled_size(frame_size, settings.max_width);
 
     encode::with_encoder(|encoder| {
-        let mut planes = convert::to_planes(frame, snapshot_size, encoder)?;
-        draw::draw_detections(&mut planes, detections, frame_size, settings.draw_labels);
-        // Drawing may have changed the last column or row, which the padding repeats.
-        planes.pad_luma_edges();
-        encoder.compress(planes, settings.jpeg_quality())
+        let planes = convert::to_planes(frame, snapshot_size, encoder)?;
+        draw_and_compress(encoder, planes, detections, frame_size, settings)
     })
+}
+
+/// Draws `detections`, in pixels of a `frame_size` frame, on `planes` and encodes them.
+fn draw_and_compress(
+    encoder: &mut encode::JpegEncoder,
+    mut planes: planes::YcbcrPlanes,
+    detections: &[Detection],
+    frame_size: (u32, u32),
+    settings: &SnapshotSettings,
+) -> Result<Vec<u8>, SnapshotError> {
+    draw::draw_detections(&mut planes, detections, frame_size, settings.draw_labels);
+    // Drawing may have changed the last column or row, which the padding repeats.
+    planes.pad_luma_edges();
+    encoder.compress(planes, settings.jpeg_quality())
 }
 
 /// The snapshot's size: the frame's, or scaled down to `max_width` with the same aspect ratio.

@@ -8,6 +8,10 @@ use turbojpeg::{libc, raw};
 
 use super::SnapshotError;
 use super::draw::Ycbcr;
+use super::recycle::{Recycler, SPARE_COPIES};
+
+/// Planes of finished snapshots, for the next ones of the same shape.
+static SPARE_PLANES: Recycler<YcbcrPlanes> = Recycler::new(SPARE_COPIES);
 
 /// How many luma samples share one chroma sample.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,7 +104,25 @@ impl YcbcrPlanes {
         })
     }
 
-    pub(crate) fn has_shape(&self, width: u32, height: u32, sampling: ChromaSampling) -> bool {
+    /// Planes of this shape left over from an earlier snapshot, or new ones. Reused planes
+    /// hold the last picture: whoever fills them writes every sample.
+    pub(crate) fn recycled_or_new(
+        width: u32,
+        height: u32,
+        sampling: ChromaSampling,
+    ) -> Result<Self, SnapshotError> {
+        match SPARE_PLANES.take(|planes| planes.has_shape(width, height, sampling)) {
+            Some(planes) => Ok(planes),
+            None => YcbcrPlanes::new(width, height, sampling),
+        }
+    }
+
+    /// Gives these planes back for [`YcbcrPlanes::recycled_or_new`].
+    pub(crate) fn recycle(self) {
+        SPARE_PLANES.give(self);
+    }
+
+    fn has_shape(&self, width: u32, height: u32, sampling: ChromaSampling) -> bool {
         (self.width, self.height, self.sampling) == (width, height, sampling)
     }
 

@@ -15,7 +15,11 @@ use std::thread;
 use gst_video::prelude::*;
 use gst_video::{VideoFrameRef, VideoInfo};
 
-use super::{SnapshotError, SnapshotSettings, annotate_jpeg};
+use super::planes::YcbcrPlanes;
+use super::recycle::RecycledBytes;
+use super::{
+    SnapshotError, SnapshotSettings, annotate_jpeg, convert, draw_and_compress, encode, scaled_size,
+};
 use crate::delivery::{EncodedSnapshot, PendingSnapshot};
 use crate::detection::Detection;
 
@@ -38,16 +42,32 @@ pub struct SnapshotMetadata {
 /// Everything one snapshot needs, owned, so that the upstream buffer is released at once.
 #[derive(Debug)]
 pub struct SnapshotJob {
-    frame: gst::Buffer,
-    info: VideoInfo,
+    frame: FrameCopy,
+    /// The frame's own size, which the detections' boxes are in.
+    frame_size: (u32, u32),
     detections: Vec<Detection>,
     settings: SnapshotSettings,
     metadata: SnapshotMetadata,
 }
 
+/// The job's copy of the frame.
+#[derive(Debug)]
+enum FrameCopy {
+    /// Already JPEG's planes: YUV or gray frames that need no scaling and no other matrix are
+    /// copied (and stretched to full range) straight into them, the one copy they cost.
+    Planes(YcbcrPlanes),
+    /// The pixels as they came, in the default layout, for the encoder thread to convert.
+    Raw {
+        buffer: gst::Buffer,
+        info: VideoInfo,
+    },
+}
+
 impl SnapshotJob {
     /// Copies the pixels of `buffer`, described by `info` (or by the buffer's own video meta
-    /// when it has one), into a new system-memory buffer of the default layout.
+    /// when it has one): into the snapshot's planes when that is a plane copy, otherwise into
+    /// a system-memory buffer of the default layout. The memory is reused from earlier
+    /// snapshots of the same shape.
     pub fn new(
         buffer: &gst::BufferRef,
         info: &VideoInfo,
@@ -57,38 +77,18 @@ impl SnapshotJob {
     ) -> Result<Self, SnapshotError> {
         let invalid = |err: gst::glib::BoolError| SnapshotError::InvalidFrame(err.to_string());
         let source = VideoFrameRef::from_buffer_ref_readable(buffer, info).map_err(invalid)?;
-        // The mapped frame's info reflects any video meta; the copy gets the default layout,
-        // which leaves out whatever padding the source strides carried.
-        let source_info = source.info();
-        let layout = VideoInfo::builder(
-            source_info.format(),
-            source_info.width(),
-            source_info.height(),
-        )
-        .interlace_mode(source_info.interlace_mode())
-        .chroma_site(source_info.chroma_site())
-        .colorimetry(&source_info.colorimetry())
-        .par(source_info.par())
-        .fps(source_info.fps())
-        .build()
-        .map_err(invalid)?;
+        let frame_size = (source.width(), source.height());
+        let snapshot_size = scaled_size(frame_size, settings.max_width);
 
-        let mut frame = gst::Buffer::with_size(layout.size())
-            .map_err(|err| SnapshotError::InvalidFrame(err.to_string()))?;
-        {
-            let Some(frame) = frame.get_mut() else {
-                return Err(SnapshotError::InvalidFrame(
-                    "the new buffer is shared".into(),
-                ));
-            };
-            let mut copy =
-                VideoFrameRef::from_buffer_ref_writable(frame, &layout).map_err(invalid)?;
-            source.copy(&mut copy).map_err(invalid)?;
-        }
-
+        let frame = if convert::is_plane_copy(source.info(), snapshot_size) {
+            FrameCopy::Planes(convert::copy_yuv(&source)?)
+        } else {
+            let (buffer, info) = raw_copy(&source)?;
+            FrameCopy::Raw { buffer, info }
+        };
         Ok(SnapshotJob {
             frame,
-            info: layout,
+            frame_size,
             detections,
             settings,
             metadata,
@@ -97,19 +97,77 @@ impl SnapshotJob {
 
     /// Makes the snapshot on this thread.
     pub fn encode(self) -> Result<EncodedSnapshot, SnapshotError> {
-        let frame = VideoFrameRef::from_buffer_ref_readable(&self.frame, &self.info)
-            .map_err(|err| SnapshotError::InvalidFrame(err.to_string()))?;
-        let jpeg = annotate_jpeg(&frame, &self.detections, &self.settings)?;
+        let jpeg = match self.frame {
+            FrameCopy::Planes(planes) => encode::with_encoder(|encoder| {
+                draw_and_compress(
+                    encoder,
+                    planes,
+                    &self.detections,
+                    self.frame_size,
+                    &self.settings,
+                )
+            })?,
+            FrameCopy::Raw { buffer, info } => {
+                let frame = VideoFrameRef::from_buffer_ref_readable(&buffer, &info)
+                    .map_err(|err| SnapshotError::InvalidFrame(err.to_string()))?;
+                annotate_jpeg(&frame, &self.detections, &self.settings)?
+            }
+        };
         Ok(EncodedSnapshot {
             key: self.metadata.key,
             jpeg,
             camera_id: self.metadata.camera_id,
             ts_ms: self.metadata.ts_ms,
             quality: self.settings.jpeg_quality(),
-            frame_width: self.info.width(),
-            frame_height: self.info.height(),
+            frame_width: self.frame_size.0,
+            frame_height: self.frame_size.1,
         })
     }
+}
+
+/// A copy of `source` in the default layout, which leaves out whatever padding the source
+/// strides carried, in recycled memory.
+fn raw_copy(
+    source: &VideoFrameRef<&gst::BufferRef>,
+) -> Result<(gst::Buffer, VideoInfo), SnapshotError> {
+    let invalid = |err: gst::glib::BoolError| SnapshotError::InvalidFrame(err.to_string());
+    // The mapped frame's info reflects any video meta.
+    let source_info = source.info();
+    let layout = VideoInfo::builder(
+        source_info.format(),
+        source_info.width(),
+        source_info.height(),
+    )
+    .interlace_mode(source_info.interlace_mode())
+    .chroma_site(source_info.chroma_site())
+    .colorimetry(&source_info.colorimetry())
+    .par(source_info.par())
+    .fps(source_info.fps())
+    .build()
+    .map_err(invalid)?;
+
+    let mut buffer = gst::Buffer::from_mut_slice(RecycledBytes::with_len(layout.size()));
+    {
+        let Some(buffer) = buffer.get_mut() else {
+            return Err(SnapshotError::InvalidFrame(
+                "the new buffer is shared".into(),
+            ));
+        };
+        let mut copy = VideoFrameRef::from_buffer_ref_writable(buffer, &layout).map_err(invalid)?;
+        source.copy(&mut copy).map_err(invalid)?;
+    }
+    Ok((buffer, layout))
+}
+
+/// What [`EncoderPool::try_submit_with`] made of a job.
+#[derive(Debug)]
+pub enum Submission {
+    /// The snapshot will arrive here.
+    Queued(PendingSnapshot),
+    /// Every worker is busy and the queue is full: nothing was copied.
+    Saturated,
+    /// The job could not be made.
+    Failed(SnapshotError),
 }
 
 type Task = Box<dyn FnOnce() + Send>;
@@ -195,26 +253,62 @@ impl EncoderPool {
     /// Queues `job` and returns where its snapshot will arrive, or `None` at once, dropping the
     /// job, when every worker is busy and the queue is full. Never waits.
     pub fn try_submit(&self, job: SnapshotJob) -> Option<PendingSnapshot> {
-        let (result, pending) = tokio::sync::oneshot::channel();
-        let encode = move || {
-            // A receiver that is gone means the sink stopped; the snapshot has nowhere to go.
-            let _ = result.send(job.encode().map_err(|err| err.to_string()));
-        };
-        self.try_run(Box::new(encode)).then_some(pending)
+        match self.try_submit_with(|| Ok(job)) {
+            Submission::Queued(pending) => Some(pending),
+            Submission::Saturated | Submission::Failed(_) => None,
+        }
     }
 
-    /// Queues any task under the same admission rule as a snapshot.
-    fn try_run(&self, task: Task) -> bool {
+    /// Takes a place in the pool, then calls `make` for the job that fills it: a saturated pool
+    /// refuses before the frame is copied. Never waits for an encode.
+    pub fn try_submit_with(
+        &self,
+        make: impl FnOnce() -> Result<SnapshotJob, SnapshotError>,
+    ) -> Submission {
+        if !self.try_reserve() {
+            return Submission::Saturated;
+        }
+        let job = match make() {
+            Ok(job) => job,
+            Err(err) => {
+                self.release();
+                return Submission::Failed(err);
+            }
+        };
+        let (result, pending) = tokio::sync::oneshot::channel();
+        self.run_reserved(Box::new(move || {
+            // A receiver that is gone means the sink stopped; the snapshot has nowhere to go.
+            let _ = result.send(job.encode().map_err(|err| err.to_string()));
+        }));
+        Submission::Queued(pending)
+    }
+
+    /// Counts one more task queued or running, unless the pool is full or closed.
+    fn try_reserve(&self) -> bool {
         let mut state = self.shared.lock();
         if state.closed || state.outstanding >= self.limit {
             return false;
         }
         state.outstanding += 1;
+        true
+    }
+
+    fn release(&self) {
+        let mut state = self.shared.lock();
+        state.outstanding = state.outstanding.saturating_sub(1);
+    }
+
+    /// Queues a task whose place [`EncoderPool::try_reserve`] took.
+    fn run_reserved(&self, task: Task) {
+        let mut state = self.shared.lock();
+        if state.closed {
+            // Nobody will run it: its result sender is dropped, and the receiver learns so.
+            state.outstanding = state.outstanding.saturating_sub(1);
+            return;
+        }
         state.queue.push_back(task);
         drop(state);
-
         self.shared.task_ready.notify_one();
-        true
     }
 }
 
@@ -256,6 +350,10 @@ fn run_worker(shared: &PoolShared) {
 impl EncoderPool {
     /// Test access to [`EncoderPool::try_run`], to occupy workers with tasks the test controls.
     pub(super) fn try_run_for_test(&self, task: impl FnOnce() + Send + 'static) -> bool {
-        self.try_run(Box::new(task))
+        let reserved = self.try_reserve();
+        if reserved {
+            self.run_reserved(Box::new(task));
+        }
+        reserved
     }
 }

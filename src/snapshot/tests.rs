@@ -580,29 +580,45 @@ fn metadata(ts_ms: u64) -> SnapshotMetadata {
 #[test]
 fn a_job_owns_its_copy_of_the_frame() {
     init();
-    let mut source = Frame::picture(320, 240).to_format(VideoFormat::I420);
-    let detections = vec![detection("weapon", [10, 10, 100, 100])];
-    let settings = SnapshotSettings::default();
-    let expected = source.snapshot(&detections, &settings);
+    let picture = Frame::picture(320, 240);
+    let scaled = SnapshotSettings {
+        max_width: 160,
+        ..SnapshotSettings::default()
+    };
+    // A plane copy (I420, GRAY8), a raw copy converted later (RGB, NV12 scaled), each time
+    // the same JPEG as one made straight from the frame.
+    let cases = [
+        (VideoFormat::I420, SnapshotSettings::default(), (320, 240)),
+        (VideoFormat::Gray8, SnapshotSettings::default(), (320, 240)),
+        (VideoFormat::Rgb, SnapshotSettings::default(), (320, 240)),
+        (VideoFormat::Nv12, scaled, (160, 120)),
+    ];
+    for (format, settings, size) in cases {
+        let mut source = picture.to_format(format);
+        let detections = vec![detection("weapon", [10, 10, 100, 100])];
+        let expected = source.snapshot(&detections, &settings);
 
-    let job = SnapshotJob::new(
-        &source.buffer,
-        &source.info,
-        detections,
-        settings,
-        metadata(42),
-    )
-    .unwrap();
-    // The upstream buffer is free to be reused at once: nobody else holds it.
-    let upstream = source.buffer.get_mut().expect("the job keeps no reference");
-    upstream.map_writable().unwrap().fill(0);
+        let job = SnapshotJob::new(
+            &source.buffer,
+            &source.info,
+            detections,
+            settings,
+            metadata(42),
+        )
+        .unwrap();
+        // The upstream buffer is free to be reused at once: nobody else holds it.
+        let upstream = source.buffer.get_mut().expect("the job keeps no reference");
+        upstream.map_writable().unwrap().fill(0);
 
-    let snapshot = job.encode().unwrap();
-    assert_eq!(snapshot.jpeg, expected);
-    assert_eq!(snapshot.key, "snapshots/cam1/42.jpg");
-    assert_eq!((snapshot.camera_id.as_str(), snapshot.ts_ms), ("cam1", 42));
-    assert_eq!((snapshot.frame_width, snapshot.frame_height), (320, 240));
-    assert_eq!(snapshot.quality, 90);
+        let snapshot = job.encode().unwrap();
+        assert_eq!(snapshot.jpeg, expected, "{format:?}");
+        let decoded = Decoded::new(&snapshot.jpeg);
+        assert_eq!((decoded.width as u32, decoded.height as u32), size);
+        assert_eq!(snapshot.key, "snapshots/cam1/42.jpg");
+        assert_eq!((snapshot.camera_id.as_str(), snapshot.ts_ms), ("cam1", 42));
+        assert_eq!((snapshot.frame_width, snapshot.frame_height), (320, 240));
+        assert_eq!(snapshot.quality, 90);
+    }
 }
 
 fn small_job(ts_ms: u64) -> SnapshotJob {
@@ -652,6 +668,9 @@ fn a_saturated_pool_refuses_at_once() {
         started.elapsed() < Duration::from_secs(1),
         "try_submit waited"
     );
+    // A saturated pool does not even ask for the job, so no frame is copied for nothing.
+    let submission = pool.try_submit_with(|| panic!("the job was made for a full pool"));
+    assert!(matches!(submission, Submission::Saturated));
     assert_eq!(pool.outstanding(), 2);
 
     drop(release);
@@ -686,6 +705,35 @@ fn the_global_pool_encodes_from_many_threads() {
     for snapshot in delivered {
         assert_eq!(Decoded::new(&snapshot.jpeg).height, 48);
     }
+}
+
+#[test]
+fn a_job_that_cannot_be_made_gives_its_place_back() {
+    init();
+    let pool = EncoderPool::new(1, 0);
+    let info = Frame::info(VideoFormat::I420, 64, 64);
+    let short = gst::Buffer::with_size(info.size() / 2).unwrap();
+    let submission = pool.try_submit_with(|| {
+        SnapshotJob::new(
+            &short,
+            &info,
+            vec![],
+            SnapshotSettings::default(),
+            metadata(1),
+        )
+    });
+    assert!(matches!(
+        submission,
+        Submission::Failed(SnapshotError::InvalidFrame(_))
+    ));
+    assert_eq!(pool.outstanding(), 0);
+    let pending = pool
+        .try_submit(small_job(3))
+        .expect("the place is free again");
+    assert_eq!(
+        pending.blocking_recv().unwrap().unwrap().key,
+        "snapshots/cam1/3.jpg"
+    );
 }
 
 #[test]
