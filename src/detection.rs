@@ -130,7 +130,16 @@ impl TypeMap {
             if label.is_empty() || event_type.is_empty() {
                 return Err(format!("'{item}' has an empty label or type"));
             }
-            pairs.push((label.to_lowercase(), event_type.to_string()));
+            let label = label.to_lowercase();
+            match pairs.iter().find(|(known, _)| *known == label) {
+                Some((_, known_type)) if known_type != event_type => {
+                    return Err(format!(
+                        "'{label}' is mapped to both '{known_type}' and '{event_type}'"
+                    ));
+                }
+                Some(_) => continue,
+                None => pairs.push((label, event_type.to_string())),
+            }
         }
         Ok(TypeMap(pairs))
     }
@@ -625,5 +634,10 @@ mod tests {
         assert!(TypeMap::parse("knife").is_err());
         assert!(TypeMap::parse("knife:").is_err());
         assert_eq!(TypeMap::parse("").unwrap(), TypeMap::default());
+
+        let twice = TypeMap::parse("knife:weapon, KNIFE:weapon").unwrap();
+        assert_eq!(twice, TypeMap::parse("knife:weapon").unwrap());
+        let error = TypeMap::parse("knife:weapon, Knife:tool").unwrap_err();
+        assert_eq!(error, "'knife' is mapped to both 'weapon' and 'tool'");
     }
 }

@@ -146,12 +146,16 @@ impl RecordedDetection {
         }
 
         let mut extras = self.extras.clone();
-        if let Some(Value::String(text)) = extras.remove("text") {
-            let mut plate = gst::Structure::builder("license_plate").field("label", text);
-            if let Some(ocr_conf) = extras.remove("ocr_conf").and_then(|v| v.as_f64()) {
+        // A plate is text with, optionally, a numeric OCR confidence; extras named so but of
+        // another kind travel as ordinary extras, like any other.
+        if let Some(Value::String(text)) = extras.get("text") {
+            let mut plate = gst::Structure::builder("license_plate").field("label", text.as_str());
+            if let Some(ocr_conf) = extras.get("ocr_conf").and_then(Value::as_f64) {
                 plate = plate.field("confidence", ocr_conf);
+                extras.remove("ocr_conf");
             }
             params.push(plate.build());
+            extras.remove("text");
         }
 
         if self.event_type.is_some() || !extras.is_empty() {
@@ -296,6 +300,29 @@ this is not json
             Value::Object(read.extras),
             json!({"text": "ABC1234", "ocr_conf": 0.92, "lane": 2, "gate": "north"})
         );
+    }
+
+    #[test]
+    fn extras_named_like_a_plate_but_of_another_kind_are_kept() {
+        gst::init().unwrap();
+        let extras = json!({"text": 1234, "ocr_conf": "high", "zone": "a"});
+        let recorded = RecordedDetection {
+            label: "plate".into(),
+            event_type: Some("alpr".into()),
+            conf: Some(0.5),
+            bbox: [10, 20, 30, 40],
+            extras: extras.as_object().unwrap().clone(),
+        };
+        let params = recorded.to_params();
+        let read = crate::detection::from_roi(
+            &recorded.label,
+            (10, 20, 30, 40),
+            params.iter().map(|p| p.as_ref()),
+            (640, 480),
+            &crate::detection::DetectionRules::default(),
+        )
+        .unwrap();
+        assert_eq!(Value::Object(read.extras), extras);
     }
 
     #[test]
