@@ -78,6 +78,7 @@ fn blackholed(seconds: u64) {
         .property("access-key", "bench")
         .property("secret-access-key", "bench")
         .property("dedup-window", 1u32)
+        .property("snapshot-interval", 0u32)
         .property("max-pending-bytes", MAX_PENDING_BYTES)
         .build()
         .expect("kvsinfersink");
@@ -112,8 +113,9 @@ fn blackholed(seconds: u64) {
         MAX_PENDING_BYTES / 1024 / 1024
     );
     println!(
-        "| events dropped, snapshots dropped | {}, {} |",
+        "| events dropped, snapshots encoded, snapshots dropped | {}, {}, {} |",
         stats.get::<u64>("events-dropped").unwrap_or(0),
+        stats.get::<u64>("snapshots-encoded").unwrap_or(0),
         stats.get::<u64>("snapshots-dropped").unwrap_or(0)
     );
     drop(h);

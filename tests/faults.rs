@@ -719,7 +719,7 @@ fn when_full_drop_event_counts_what_it_drops_and_never_waits() {
         configure(sink, &proxy.endpoint);
         sink.set_property("dedup-window", 1u32);
         sink.set_property("kinesis-stream", &stream);
-        sink.set_property("max-pending-bytes", 64u64 * 1024);
+        sink.set_property("max-pending-bytes", 256u64 * 1024);
         sink.set_property_from_str("when-full", "drop-event");
         sink.set_property("request-timeout", 60_000u32);
         // Events alone: drop-snapshot has its own test.
@@ -727,7 +727,7 @@ fn when_full_drop_event_counts_what_it_drops_and_never_waits() {
     });
     let sink = h.element().unwrap();
     let mut took = Vec::new();
-    // An envelope weighs about 300 bytes in the budget: 64 KiB hold about 200.
+    // An envelope weighs about 1.2 KiB in the budget: 256 KiB hold about 210.
     for i in 0..600 {
         let pushed = Instant::now();
         h.push(frame(ts_of(i), "knife", 0.9)).unwrap();
@@ -754,10 +754,11 @@ fn when_full_drop_event_counts_what_it_drops_and_never_waits() {
 /// more, and the frame's events go on without theirs.
 #[test]
 fn when_full_drop_snapshot_keeps_the_events() {
-    // 40 envelopes (about 330 bytes each in the budget) fit in the eighth of 128 KiB kept for
-    // events; 40 snapshots (a 9 KiB raw copy each until its JPEG of a few KiB replaces it) do
-    // not fit in the rest.
+    // 40 envelopes (about 1.2 KiB each in the budget) fit in the eighth of 512 KiB kept for
+    // events; 320x240 snapshots (a 225 KiB raw copy each until its JPEG of a few KiB replaces
+    // it) fit in the rest only one or two at a time.
     const FRAMES: u64 = 40;
+    const SIZE: (u32, u32) = (320, 240);
     let proxy = blackhole();
     let stream = new_stream(&emulator());
     let mut h = harness(|sink| {
@@ -765,12 +766,13 @@ fn when_full_drop_snapshot_keeps_the_events() {
         sink.set_property("dedup-window", 1u32);
         sink.set_property("snapshot-interval", 0u32);
         sink.set_property("kinesis-stream", &stream);
-        sink.set_property("max-pending-bytes", 128u64 * 1024);
+        sink.set_property("max-pending-bytes", 512u64 * 1024);
         sink.set_property("request-timeout", 60_000u32);
     });
+    h.set_src_caps_str("video/x-raw,format=RGB,width=320,height=240,framerate=30/1");
     let sink = h.element().unwrap();
     for i in 0..FRAMES {
-        h.push(frame(ts_of(i), "knife", 0.9)).unwrap();
+        h.push(frame_of_size(ts_of(i), "knife", 0.9, SIZE)).unwrap();
     }
     let stats = sink.property::<gst::Structure>("stats");
     assert_eq!(stats.get::<u64>("events-dropped").unwrap(), 0, "{stats}");

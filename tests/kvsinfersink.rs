@@ -54,7 +54,7 @@ fn frame_of_size(
     pts: gst::ClockTime,
     size: usize,
 ) -> gst::Buffer {
-    let mut buffer = gst::Buffer::with_size(size).unwrap();
+    let mut buffer = gst::Buffer::from_mut_slice(vec![0u8; size]);
     {
         let buffer = buffer.get_mut().unwrap();
         buffer.set_pts(pts);

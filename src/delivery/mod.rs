@@ -574,7 +574,7 @@ async fn dispatch_frame(
         held.push(Arc::new(reservation));
     }
     if let (Some(reservation), Some(snapshot)) = (job.snapshot_reservation, &snapshot) {
-        reservation.shrink_to(snapshot.jpeg.len());
+        reservation.shrink_to(snapshot.jpeg.len() + budget::FIXED_SNAPSHOT_BYTES);
         held.push(Arc::new(reservation));
     }
 

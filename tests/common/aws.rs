@@ -91,7 +91,18 @@ pub fn caps() -> gst::Caps {
 
 /// A frame at Unix time `ts_ms` with one region `label` of confidence `conf`.
 pub fn frame(ts_ms: u64, label: &str, conf: f64) -> gst::Buffer {
-    let mut buffer = gst::Buffer::with_size((WIDTH * HEIGHT * 3) as usize).unwrap();
+    frame_of_size(ts_ms, label, conf, (WIDTH, HEIGHT))
+}
+
+/// [`frame`], RGB of another size.
+pub fn frame_of_size(
+    ts_ms: u64,
+    label: &str,
+    conf: f64,
+    (width, height): (u32, u32),
+) -> gst::Buffer {
+    // Black: a buffer's memory is otherwise whatever it held before.
+    let mut buffer = gst::Buffer::from_mut_slice(vec![0u8; (width * height * 3) as usize]);
     {
         let buffer = buffer.get_mut().unwrap();
         let unix = gst::Caps::builder("timestamp/x-unix").build();
