@@ -10,10 +10,9 @@
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
-use gst_video::prelude::*;
 use gst_video::{VideoFrameRef, VideoInfo};
 use gstkvsinfer::detection::Detection;
-use gstkvsinfer::snapshot::{SnapshotJob, SnapshotMetadata, SnapshotSettings};
+use gstkvsinfer::snapshot::{SnapshotJob, SnapshotMetadata, SnapshotSettings, encode_i420_as_is};
 
 const WIDTH: u32 = 1920;
 const HEIGHT: u32 = 1080;
@@ -144,52 +143,11 @@ fn bare_libjpeg_turbo(frame: &Frame, frames: usize) -> BenchResult<f64> {
 
 /// libjpeg-turbo alone straight from the planes of an I420 `frame`: no copy, no boxes.
 fn bare_libjpeg_turbo_i420(frame: &Frame, frames: usize) -> BenchResult<f64> {
-    use turbojpeg::{libc, raw};
-
     let mapped = VideoFrameRef::from_buffer_ref_readable(&frame.buffer, &frame.info)?;
-    let mut planes = [0, 1, 2].map(|plane| mapped.plane_data(plane).map(<[u8]>::as_ptr));
-    let [Ok(y), Ok(u), Ok(v)] = &mut planes else {
-        return Err("an I420 frame has three planes".into());
-    };
-    let mut pointers = [*y, *u, *v];
-    let strides = [0, 1, 2].map(|plane| mapped.plane_stride()[plane] as libc::c_int);
-    let (width, height) = (
-        mapped.width() as libc::c_int,
-        mapped.height() as libc::c_int,
-    );
-    let sampling = raw::TJSAMP_TJSAMP_420 as libc::c_int;
-    // SAFETY: tjBufSize only computes a size from its arguments.
-    let capacity = unsafe { raw::tjBufSize(width, height, sampling) } as usize;
-    let mut output = vec![0u8; capacity];
-    // SAFETY: tjInitCompress takes no input; the handle is checked before use and destroyed once.
-    let handle = unsafe { raw::tjInitCompress() };
-    if handle.is_null() {
-        return Err("no compressor".into());
-    }
-    let fps = frames_per_second(frames, || {
-        let mut jpeg = output.as_mut_ptr();
-        let mut jpeg_len = capacity as libc::c_ulong;
-        // SAFETY: the planes and strides are the mapped frame's, which outlives the call; the
-        // output has room for the worst case and NOREALLOC keeps the library inside it.
-        let result = unsafe {
-            raw::tjCompressFromYUVPlanes(
-                handle,
-                pointers.as_mut_ptr(),
-                width,
-                strides.as_ptr(),
-                height,
-                sampling,
-                &mut jpeg,
-                &mut jpeg_len,
-                libc::c_int::from(QUALITY),
-                raw::TJFLAG_NOREALLOC as libc::c_int,
-            )
-        };
-        if result == 0 { jpeg_len as usize } else { 0 }
-    });
-    // SAFETY: created above, destroyed once.
-    unsafe { raw::tjDestroy(handle) };
-    Ok(fps)
+    encode_i420_as_is(&mapped, QUALITY)?;
+    Ok(frames_per_second(frames, || {
+        encode_i420_as_is(&mapped, QUALITY).map_or(0, |jpeg| jpeg.len())
+    }))
 }
 
 /// `elements` in a pipeline fed by appsrc; every element runs on appsrc's one streaming

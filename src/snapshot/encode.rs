@@ -13,7 +13,16 @@ use std::ffi::CStr;
 use turbojpeg::{PixelFormat, libc, raw};
 
 use super::SnapshotError;
-use super::planes::YcbcrPlanes;
+use super::planes::{ChromaSampling, YcbcrPlanes};
+
+/// Y, Cb and Cr planes of a `width` x `height` picture, rows `strides` bytes apart.
+pub(crate) struct PlaneView<'a> {
+    pub planes: [&'a [u8]; 3],
+    pub strides: [usize; 3],
+    pub width: u32,
+    pub height: u32,
+    pub sampling: ChromaSampling,
+}
 
 /// TurboJPEG's own choice of DCT: the fast one below quality 96 (jpegenc's default as well), the
 /// accurate one above, where the difference would show.
@@ -96,11 +105,58 @@ impl JpegEncoder {
         planes: YcbcrPlanes,
         quality: u8,
     ) -> Result<Vec<u8>, SnapshotError> {
-        let width = c_int(planes.width() as usize)?;
-        let height = c_int(planes.height() as usize)?;
-        let sampling = planes.sampling().turbojpeg();
-        let strides = c_strides(&planes)?;
-        let mut pointers = planes.planes().map(|plane| plane.as_ptr());
+        let view = PlaneView {
+            planes: planes.planes(),
+            strides: planes.strides(),
+            width: planes.width(),
+            height: planes.height(),
+            sampling: planes.sampling(),
+        };
+        let jpeg = self.compress_view(view, quality);
+        planes.recycle();
+        jpeg
+    }
+
+    /// Compresses planes someone else laid out, after checking that each holds every row
+    /// libjpeg-turbo will read.
+    pub(crate) fn compress_view(
+        &mut self,
+        view: PlaneView<'_>,
+        quality: u8,
+    ) -> Result<Vec<u8>, SnapshotError> {
+        let width = c_int(view.width as usize)?;
+        let height = c_int(view.height as usize)?;
+        let sampling = view.sampling.turbojpeg();
+        let mut strides = [0; 3];
+        for (index, (plane, stride)) in view.planes.iter().zip(view.strides).enumerate() {
+            let component = index as libc::c_int;
+            // SAFETY: both only compute a size from their arguments.
+            let (plane_width, plane_height) = unsafe {
+                (
+                    raw::tjPlaneWidth(component, width, sampling),
+                    raw::tjPlaneHeight(component, height, sampling),
+                )
+            };
+            let (Ok(plane_width), Ok(plane_height)) =
+                (usize::try_from(plane_width), usize::try_from(plane_height))
+            else {
+                return Err(SnapshotError::Encoder(format!(
+                    "no plane size for {width}x{height}"
+                )));
+            };
+            let needed = stride
+                .saturating_mul(plane_height.saturating_sub(1))
+                .saturating_add(plane_width);
+            if stride < plane_width || plane.len() < needed {
+                return Err(SnapshotError::InvalidFrame(format!(
+                    "plane {index} holds {} bytes, fewer than its {plane_width}x{plane_height} \
+                     samples need",
+                    plane.len()
+                )));
+            }
+            strides[index] = c_int(stride)?;
+        }
+        let mut pointers = view.planes.map(<[u8]>::as_ptr);
 
         // SAFETY: tjBufSize only computes a size; it returns -1 (all ones) for invalid input.
         let capacity = unsafe { raw::tjBufSize(width, height, sampling) };
@@ -114,8 +170,8 @@ impl JpegEncoder {
         let mut jpeg = self.output.as_mut_ptr();
         let mut jpeg_len = capacity as libc::c_ulong;
 
-        // SAFETY: the planes are sized as libjpeg-turbo expects (see above). The output has room
-        // for the worst case of this size, and NOREALLOC keeps the library inside it.
+        // SAFETY: every plane holds the rows libjpeg-turbo reads (checked above). The output has
+        // room for the worst case of this size, and NOREALLOC keeps the library inside it.
         let result = unsafe {
             raw::tjCompressFromYUVPlanes(
                 self.handle,
@@ -140,9 +196,7 @@ impl JpegEncoder {
 
         // SAFETY: on success the library wrote `written` bytes at the start of the output.
         let bytes = unsafe { std::slice::from_raw_parts(jpeg, written) };
-        let jpeg = bytes.to_vec();
-        planes.recycle();
-        Ok(jpeg)
+        Ok(bytes.to_vec())
     }
 
     fn check(&self, result: libc::c_int) -> Result<(), SnapshotError> {

@@ -8,11 +8,14 @@
 //! - [`annotate_jpeg`] turns one mapped frame and its detections into JPEG bytes, on the
 //!   calling thread.
 //! - [`EncoderPool::global`] is the pool every sink in the process shares. The streaming thread
-//!   copies the frame into a [`SnapshotJob`] (the upstream buffer is released at once: a camera
-//!   may own only a handful) and hands it to [`EncoderPool::try_submit`], which never waits: when
-//!   every worker is busy and the small queue is full it returns `None`, and the caller drops
-//!   the snapshot and counts it. Otherwise the result arrives on the returned
-//!   [`PendingSnapshot`].
+//!   calls [`EncoderPool::try_submit_with`], which never waits: when every worker is busy and
+//!   the small queue is full it says so before anything is copied, and the caller drops the
+//!   snapshot and counts it. Otherwise it copies the frame into a [`SnapshotJob`] (the upstream
+//!   buffer is released at once: a camera may own only a handful), and the result arrives on
+//!   the returned [`PendingSnapshot`]. A YUV or gray frame is copied straight into the JPEG's
+//!   planes, its only copy; an RGB frame, or one to be scaled or given another matrix, is
+//!   copied as it is and converted on the encoder thread. The copies reuse the memory of
+//!   earlier snapshots of the same shape.
 //! - [`snapshot_key`] names the object: `{prefix}/{camera_id}/{ts_ms}.jpg`.
 //!
 //! # Formats
@@ -54,9 +57,10 @@
 //!
 //! # Cost
 //!
-//! A 1080p snapshot takes about 5 to 6 ms of one core from RGB or BT.601 YUV, and about 10 ms
-//! from BT.709 or BT.2020 YUV (`cargo bench --bench snapshot` compares with `jpegenc`). Each
-//! thread that makes snapshots keeps its compressor, planes and converter for the next one.
+//! A 1080p snapshot takes about 5 ms of one core from BT.601 YUV (about 0.2 ms of it the copy
+//! on the streaming thread), about 6 ms from RGB, and about 10 ms from BT.709 or BT.2020 YUV
+//! (`cargo bench --bench snapshot` compares with `jpegenc`). Each thread that makes snapshots
+//! keeps its compressor and converter for the next one.
 
 mod convert;
 mod draw;
@@ -157,6 +161,38 @@ pub fn annotate_jpeg(
         let planes = convert::to_planes(frame, snapshot_size, encoder)?;
         draw_and_compress(encoder, planes, detections, frame_size, settings)
     })
+}
+
+/// libjpeg-turbo's encode of an I420 frame's own planes, untouched: no copy, no boxes and no
+/// range stretch, which is what `jpegenc` does. The snapshot benchmark measures against it.
+/// Odd widths and heights are refused: libjpeg-turbo would read past the frame's planes.
+pub fn encode_i420_as_is(
+    frame: &VideoFrameRef<&gst::BufferRef>,
+    quality: u8,
+) -> Result<Vec<u8>, SnapshotError> {
+    if frame.format() != gst_video::VideoFormat::I420 {
+        return Err(SnapshotError::UnsupportedFormat(frame.format()));
+    }
+    let plane = |index: u32| {
+        let data = frame
+            .plane_data(index)
+            .map_err(|err| SnapshotError::InvalidFrame(err.to_string()))?;
+        let stride = frame
+            .plane_stride()
+            .get(index as usize)
+            .and_then(|stride| usize::try_from(*stride).ok())
+            .ok_or_else(|| SnapshotError::InvalidFrame(format!("plane {index} has no stride")))?;
+        Ok::<_, SnapshotError>((data, stride))
+    };
+    let [(y, y_stride), (u, u_stride), (v, v_stride)] = [plane(0)?, plane(1)?, plane(2)?];
+    let view = encode::PlaneView {
+        planes: [y, u, v],
+        strides: [y_stride, u_stride, v_stride],
+        width: frame.width(),
+        height: frame.height(),
+        sampling: planes::ChromaSampling::Quarter,
+    };
+    encode::with_encoder(|encoder| encoder.compress_view(view, quality.clamp(1, 100)))
 }
 
 /// Draws `detections`, in pixels of a `frame_size` frame, on `planes` and encodes them.

@@ -764,3 +764,41 @@ fn plate_text_and_non_ascii_labels_are_drawn_without_panicking() {
     let jpeg = source.snapshot(&[plate, exotic], &SnapshotSettings::default());
     assert_eq!(Decoded::new(&jpeg).width, 640);
 }
+
+#[test]
+fn an_i420_frame_encoded_as_is_is_its_own_picture() {
+    init();
+    let full_range = |width, height| {
+        VideoInfo::builder(VideoFormat::I420, width, height)
+            .colorimetry(&VideoColorimetry::new(
+                VideoColorRange::Range0_255,
+                VideoColorMatrix::Bt601,
+                gst_video::VideoTransferFunction::Srgb,
+                gst_video::VideoColorPrimaries::Bt709,
+            ))
+            .build()
+            .unwrap()
+    };
+    let source = Frame::picture(640, 480).convert(full_range(640, 480));
+    let frame = VideoFrameRef::from_buffer_ref_readable(&source.buffer, &source.info).unwrap();
+    let as_is = Decoded::new(&encode_i420_as_is(&frame, 90).unwrap());
+    // Without boxes, the same picture as a snapshot of it.
+    let snapshot = Decoded::new(&source.snapshot(&[], &SnapshotSettings::default()));
+    assert_eq!((as_is.width, as_is.height), (640, 480));
+    assert!(psnr(&as_is.pixels, &snapshot.pixels) > 45.0);
+
+    // libjpeg-turbo reads whole chroma blocks: an odd-sized frame's planes are a row short.
+    let odd = Frame::picture(641, 481).convert(full_range(641, 481));
+    let frame = VideoFrameRef::from_buffer_ref_readable(&odd.buffer, &odd.info).unwrap();
+    assert!(matches!(
+        encode_i420_as_is(&frame, 90),
+        Err(SnapshotError::InvalidFrame(_))
+    ));
+
+    let rgb = Frame::uniform(16, 16, [1, 2, 3]);
+    let frame = VideoFrameRef::from_buffer_ref_readable(&rgb.buffer, &rgb.info).unwrap();
+    assert_eq!(
+        encode_i420_as_is(&frame, 90),
+        Err(SnapshotError::UnsupportedFormat(VideoFormat::Rgb))
+    );
+}
