@@ -25,6 +25,7 @@ mod delivery_properties;
 mod imp;
 mod observer;
 mod snapshot_properties;
+mod state;
 
 glib::wrapper! {
     pub struct KvsInferSink(ObjectSubclass<imp::KvsInferSink>)
