@@ -26,6 +26,14 @@ const TAIL_SEARCH_BYTES: u64 = 16 * 1024 * 1024;
 pub struct FileDestination {
     dir: PathBuf,
     events: File,
+    /// Device and inode of the open `events.jsonl`, to notice when the path no longer leads
+    /// to it.
+    identity: (u64, u64),
+}
+
+fn identity(metadata: &fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (metadata.dev(), metadata.ino())
 }
 
 impl FileDestination {
@@ -44,11 +52,34 @@ impl FileDestination {
             .map_err(|err| format!("cannot open '{}' for appending: {err}", path.display()))?;
         repair_torn_tail(&mut events)
             .map_err(|err| format!("cannot check the end of '{}': {err}", path.display()))?;
+        let identity = events
+            .metadata()
+            .map(|metadata| identity(&metadata))
+            .map_err(|err| format!("cannot read '{}': {err}", path.display()))?;
 
         Ok(FileDestination {
             dir: dir.to_path_buf(),
             events,
+            identity,
         })
+    }
+
+    /// Opens the directory and `events.jsonl` again when the file was deleted, moved or
+    /// replaced since it was opened: appending to a file nobody can reach any more would lose
+    /// every event written to it without a word.
+    fn reopen_if_gone(&mut self) -> std::io::Result<()> {
+        let path = self.dir.join(EVENTS_FILE);
+        let current = fs::metadata(&path).ok().map(|metadata| identity(&metadata));
+        if current == Some(self.identity) {
+            return Ok(());
+        }
+        gst::warning!(
+            crate::CAT,
+            "'{}' is no longer the file being written (deleted, moved or replaced): opening it again",
+            path.display()
+        );
+        *self = FileDestination::open(&self.dir).map_err(std::io::Error::other)?;
+        Ok(())
     }
 
     pub fn dir(&self) -> &Path {
@@ -90,6 +121,7 @@ impl FileDestination {
         if batch.is_empty() {
             return Ok(());
         }
+        self.reopen_if_gone()?;
         let mut lines = Vec::with_capacity(batch.iter().map(|e| e.json.len() + 1).sum());
         for event in batch {
             lines.extend_from_slice(event.json.as_bytes());
@@ -267,6 +299,43 @@ mod tests {
         let text = fs::read_to_string(dir.path().join(EVENTS_FILE)).unwrap();
         assert_eq!(text.lines().count(), 1);
         assert!(text.contains("\"label\":\"without\""), "{text}");
+    }
+
+    #[test]
+    fn a_deleted_directory_is_made_again_for_the_next_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let mut destination = FileDestination::open(&out).unwrap();
+        let event = |label: &str| {
+            let detection = crate::detection::Detection {
+                label: label.into(),
+                event_type: "weapon".into(),
+                conf: 1.0,
+                bbox: [0, 0, 1, 1],
+                extras: Default::default(),
+            };
+            let envelope = crate::envelope::Envelope::new("cam", "p", 1000, 1000, detection);
+            Arc::new(Event::new(envelope, None))
+        };
+        let runtime = crate::runtime::runtime().unwrap();
+
+        let results = runtime.block_on(destination.deliver(&[event("first")]));
+        assert!(results[0].is_ok());
+        fs::remove_dir_all(&out).unwrap();
+        let results = runtime.block_on(destination.deliver(&[event("second")]));
+        assert!(results[0].is_ok());
+        let text = fs::read_to_string(out.join(EVENTS_FILE)).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains("\"label\":\"second\""), "{text}");
+
+        // A file moved away is left alone, and a new one takes its place.
+        fs::rename(out.join(EVENTS_FILE), dir.path().join("moved.jsonl")).unwrap();
+        let results = runtime.block_on(destination.deliver(&[event("third")]));
+        assert!(results[0].is_ok());
+        let moved = fs::read_to_string(dir.path().join("moved.jsonl")).unwrap();
+        assert_eq!(moved.lines().count(), 1);
+        let text = fs::read_to_string(out.join(EVENTS_FILE)).unwrap();
+        assert!(text.contains("\"label\":\"third\"") && text.lines().count() == 1);
     }
 
     #[test]
