@@ -23,7 +23,13 @@ fetch_footage
 
 log "Building the plugin (release)"
 cargo build --release --quiet
-export GST_PLUGIN_PATH="$ROOT/target/release${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
+# Wherever cargo put it: CARGO_TARGET_DIR, when set, moves the whole target directory.
+TARGET_DIR=$(realpath -m "${CARGO_TARGET_DIR:-$ROOT/target}")
+if [ ! -e "$TARGET_DIR/release/libgstkvsinfer.so" ]; then
+  echo "demo: the plugin is not at $TARGET_DIR/release/libgstkvsinfer.so after the build" >&2
+  exit 1
+fi
+export GST_PLUGIN_PATH="$TARGET_DIR/release${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
 rm -rf "$OUT"
 mkdir -p "$OUT"
 

@@ -186,6 +186,11 @@ impl RangeStretch {
             gain(0),
             full_offset[0],
         );
+        let luma = luma?;
+        // Gray formats have no chroma, and GStreamer's offsets for it are not meaningful.
+        if format_info.n_components() < 3 {
+            return Some([luma, luma]);
+        }
         let half_chroma = scale[1] / 2;
         let chroma = RangeStretch::new(
             (offset[1] - half_chroma, offset[1] + half_chroma),
@@ -193,7 +198,7 @@ impl RangeStretch {
             gain(1),
             full_offset[1],
         );
-        Some([luma?, chroma?])
+        Some([luma, chroma?])
     }
 
     /// None when a value does not fit `i16` or the largest product would overflow it; no 8-bit

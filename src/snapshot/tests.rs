@@ -240,6 +240,31 @@ fn yuv_in_any_range_and_matrix_matches_the_rgb_snapshot() {
 }
 
 #[test]
+fn gray_frames_in_either_range_keep_their_brightness() {
+    init();
+    let source = Frame::uniform(64, 48, [200, 200, 200]);
+    for range in [VideoColorRange::Range0_255, VideoColorRange::Range16_235] {
+        let default = Frame::info(VideoFormat::Gray8, 64, 48).colorimetry();
+        let colorimetry = VideoColorimetry::new(
+            range,
+            default.matrix(),
+            default.transfer(),
+            default.primaries(),
+        );
+        let target = VideoInfo::builder(VideoFormat::Gray8, 64, 48)
+            .colorimetry(&colorimetry)
+            .build()
+            .unwrap();
+        let gray = source.convert(target);
+        let decoded = Decoded::new(&gray.snapshot(&[], &SnapshotSettings::default()));
+        let [r, g, b] = decoded.pixel(32, 24);
+        for channel in [r, g, b] {
+            assert!(channel.abs_diff(200) <= 3, "{range:?}: {:?}", [r, g, b]);
+        }
+    }
+}
+
+#[test]
 fn padded_strides_give_the_same_snapshot() {
     init();
     let source = Frame::picture(641, 481);
