@@ -217,6 +217,12 @@ fn parse_line(line: &str) -> Result<(Key, Vec<RecordedDetection>), String> {
         if raw.conf.is_some_and(|conf| !conf.is_finite()) {
             return Err(format!("detection {i} has a non-finite conf"));
         }
+        // The region's label travels as a GStreamer quark, a C string, which would cut it.
+        if raw.label.contains('\0') {
+            return Err(format!(
+                "detection {i} has a NUL character in its label, which GStreamer cannot carry"
+            ));
+        }
         detections.push(RecordedDetection {
             label: raw.label,
             event_type: raw.event_type,
@@ -240,6 +246,7 @@ this is not json
 {"frame": 2, "detections": [{"type": "fire", "bbox": [0, 0, 5, 5]}]}
 {"pts_ms": 1500, "detections": [{"label": "fire", "bbox": [1, 2, 3, 4]}]}
 {"frame": 3, "pts_ms": 3, "detections": []}
+{"frame": 4, "detections": [{"label": "ab\u0000cd", "bbox": [1, 2, 3, 4]}]}
 "#;
 
     #[test]
@@ -248,13 +255,14 @@ this is not json
         assert_eq!(script.len(), 2);
 
         let lines: Vec<usize> = problems.iter().map(|p| p.line).collect();
-        assert_eq!(lines, [2, 4, 5, 7]);
+        assert_eq!(lines, [2, 4, 5, 7, 8]);
         assert!(problems[1].reason.contains("negative"), "{problems:?}");
         assert!(
             problems[2].reason.contains("missing field `label`"),
             "{problems:?}"
         );
         assert!(problems[3].reason.contains("both"), "{problems:?}");
+        assert!(problems[4].reason.contains("NUL"), "{problems:?}");
 
         let first: Vec<_> = script.detections_for(0, None).collect();
         assert_eq!(
