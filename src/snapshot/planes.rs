@@ -8,10 +8,10 @@ use turbojpeg::{libc, raw};
 
 use super::SnapshotError;
 use super::draw::Ycbcr;
-use super::recycle::{Recycler, SPARE_COPIES};
+use super::recycle::{Recycler, spare_copies};
 
 /// Planes of finished snapshots, for the next ones of the same shape.
-static SPARE_PLANES: Recycler<YcbcrPlanes> = Recycler::new(SPARE_COPIES);
+static SPARE_PLANES: Recycler<YcbcrPlanes> = Recycler::new(spare_copies);
 
 /// How many luma samples share one chroma sample.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -202,10 +202,19 @@ pub struct EncoderPool {
     limit: usize,
 }
 
-static GLOBAL_POOL: LazyLock<EncoderPool> = LazyLock::new(|| {
+/// The global pool's thread count: one per core, at most [`MAX_ENCODER_THREADS`].
+static GLOBAL_THREADS: LazyLock<usize> = LazyLock::new(|| {
     let cores = thread::available_parallelism().map_or(1, |cores| cores.get());
-    EncoderPool::new(cores.min(MAX_ENCODER_THREADS), DEFAULT_QUEUE_CAPACITY)
+    cores.min(MAX_ENCODER_THREADS)
 });
+
+static GLOBAL_POOL: LazyLock<EncoderPool> =
+    LazyLock::new(|| EncoderPool::new(*GLOBAL_THREADS, DEFAULT_QUEUE_CAPACITY));
+
+/// Jobs the global pool holds at once, queued or running: as many frame copies as can exist.
+pub(crate) fn global_capacity() -> usize {
+    *GLOBAL_THREADS + DEFAULT_QUEUE_CAPACITY
+}
 
 impl EncoderPool {
     /// The pool of the process: one thread per core, at most [`MAX_ENCODER_THREADS`], started

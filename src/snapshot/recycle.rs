@@ -10,14 +10,14 @@
 
 use std::sync::{Mutex, MutexGuard};
 
-/// Spare items of one kind, at most `capacity`; when a new one does not fit, the oldest goes.
+/// Spare items of one kind, at most `capacity()`; when a new one does not fit, the oldest goes.
 pub(crate) struct Recycler<T> {
     spare: Mutex<Vec<T>>,
-    capacity: usize,
+    capacity: fn() -> usize,
 }
 
 impl<T> Recycler<T> {
-    pub(crate) const fn new(capacity: usize) -> Self {
+    pub(crate) const fn new(capacity: fn() -> usize) -> Self {
         Recycler {
             spare: Mutex::new(Vec::new()),
             capacity,
@@ -39,11 +39,12 @@ impl<T> Recycler<T> {
 
     /// Keeps `item` for a later [`Recycler::take`].
     pub(crate) fn give(&self, item: T) {
-        if self.capacity == 0 {
+        let capacity = (self.capacity)();
+        if capacity == 0 {
             return;
         }
         let mut spare = self.lock();
-        if spare.len() >= self.capacity {
+        if spare.len() >= capacity {
             // The oldest is the likeliest to be of a shape no longer in use; it is freed
             // outside the lock.
             let oldest = spare.remove(0);
@@ -61,12 +62,14 @@ impl<T> Recycler<T> {
     }
 }
 
-/// Room for what can be in flight at once: one copy per encoder thread and queued job.
-pub(crate) const SPARE_COPIES: usize =
-    super::pool::MAX_ENCODER_THREADS + super::pool::DEFAULT_QUEUE_CAPACITY;
+/// Room for what can be in flight at once: one copy per job the encoder pool holds. More spares
+/// of a shape than that are never taken again.
+pub(crate) fn spare_copies() -> usize {
+    super::pool::global_capacity()
+}
 
 /// The raw copies of frames that are converted on an encoder thread.
-static RAW_COPIES: Recycler<Vec<u8>> = Recycler::new(SPARE_COPIES);
+static RAW_COPIES: Recycler<Vec<u8>> = Recycler::new(spare_copies);
 
 /// Bytes for a raw frame copy, given back to the spares when the buffer around them is freed.
 pub(crate) struct RecycledBytes(Vec<u8>);
@@ -105,7 +108,7 @@ mod tests {
 
     #[test]
     fn takes_only_what_fits_newest_first() {
-        let recycler = Recycler::new(3);
+        let recycler = Recycler::new(|| 3);
         assert_eq!(recycler.take(|_: &u32| true), None);
         for item in [1, 2, 3] {
             recycler.give(item);
@@ -117,7 +120,7 @@ mod tests {
 
     #[test]
     fn a_full_recycler_lets_the_oldest_go() {
-        let recycler = Recycler::new(2);
+        let recycler = Recycler::new(|| 2);
         for item in [1, 2, 3] {
             recycler.give(item);
         }
@@ -125,7 +128,7 @@ mod tests {
         assert_eq!(recycler.take(|item| *item == 1), None);
         assert_eq!(recycler.take(|_| true), Some(3));
 
-        let nothing_kept = Recycler::new(0);
+        let nothing_kept = Recycler::new(|| 0);
         nothing_kept.give(1);
         assert_eq!(nothing_kept.len(), 0);
     }
