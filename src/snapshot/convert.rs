@@ -145,7 +145,7 @@ pub(crate) fn copy_yuv(
         let source = ComponentSource::new(frame, component)?;
         source.copy_into(planes.planes_mut()[index], dst_stride, stretch)?;
     }
-    planes.pad_luma_edges();
+    // The padding is filled once, after drawing (see `draw_and_compress`).
     Ok(planes)
 }
 
@@ -307,7 +307,7 @@ impl<'a> ComponentSource<'a> {
     }
 }
 
-fn plane_data<'a>(
+pub(super) fn plane_data<'a>(
     frame: &'a VideoFrameRef<&gst::BufferRef>,
     plane: u32,
 ) -> Result<&'a [u8], SnapshotError> {
@@ -316,7 +316,7 @@ fn plane_data<'a>(
         .map_err(|err| SnapshotError::InvalidFrame(err.to_string()))
 }
 
-fn positive_stride(
+pub(super) fn positive_stride(
     frame: &VideoFrameRef<&gst::BufferRef>,
     plane: u32,
 ) -> Result<usize, SnapshotError> {

@@ -173,18 +173,14 @@ pub fn encode_i420_as_is(
     if frame.format() != gst_video::VideoFormat::I420 {
         return Err(SnapshotError::UnsupportedFormat(frame.format()));
     }
-    let plane = |index: u32| {
-        let data = frame
-            .plane_data(index)
-            .map_err(|err| SnapshotError::InvalidFrame(err.to_string()))?;
-        let stride = frame
-            .plane_stride()
-            .get(index as usize)
-            .and_then(|stride| usize::try_from(*stride).ok())
-            .ok_or_else(|| SnapshotError::InvalidFrame(format!("plane {index} has no stride")))?;
-        Ok::<_, SnapshotError>((data, stride))
+    let plane = |index| {
+        Ok((
+            convert::plane_data(frame, index)?,
+            convert::positive_stride(frame, index)?,
+        ))
     };
-    let [(y, y_stride), (u, u_stride), (v, v_stride)] = [plane(0)?, plane(1)?, plane(2)?];
+    let [(y, y_stride), (u, u_stride), (v, v_stride)]: [(&[u8], usize); 3] =
+        [plane(0)?, plane(1)?, plane(2)?];
     let view = encode::PlaneView {
         planes: [y, u, v],
         strides: [y_stride, u_stride, v_stride],
@@ -192,7 +188,12 @@ pub fn encode_i420_as_is(
         height: frame.height(),
         sampling: planes::ChromaSampling::Quarter,
     };
-    encode::with_encoder(|encoder| encoder.compress_view(view, quality.clamp(1, 100)))
+    let quality = SnapshotSettings {
+        quality,
+        ..SnapshotSettings::default()
+    }
+    .jpeg_quality();
+    encode::with_encoder(|encoder| encoder.compress_view(view, quality))
 }
 
 /// Draws `detections`, in pixels of a `frame_size` frame, on `planes` and encodes them.
@@ -204,7 +205,7 @@ fn draw_and_compress(
     settings: &SnapshotSettings,
 ) -> Result<Vec<u8>, SnapshotError> {
     draw::draw_detections(&mut planes, detections, frame_size, settings.draw_labels);
-    // Drawing may have changed the last column or row, which the padding repeats.
+    // The padding repeats the last column and row, with whatever was drawn on them.
     planes.pad_luma_edges();
     encoder.compress(planes, settings.jpeg_quality())
 }
